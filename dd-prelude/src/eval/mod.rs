@@ -1,0 +1,89 @@
+//! Scoring models: accuracy, logits and features over a whole set, in batches.
+
+use burn::tensor::{Device, Tensor};
+
+use crate::data::ImageSet;
+use crate::models::Classifier;
+
+/// Images per forward pass when scoring (no gradients are kept, so this can be large).
+const EVAL_BATCH: usize = 500;
+
+/// Runs `f` over `data` in batches of [`EVAL_BATCH`] with the model in validation mode and
+/// concatenates the rows it returns.
+fn map_batches<M: Classifier>(
+    model: &M,
+    data: &ImageSet,
+    device: &Device,
+    f: impl Fn(&M, Tensor<4>) -> Tensor<2>,
+) -> (Vec<f32>, usize) {
+    let model = model.valid();
+    let mut out = Vec::new();
+    let mut width = 0;
+    let all: Vec<usize> = (0..data.len()).collect();
+    for chunk in all.chunks(EVAL_BATCH) {
+        let (x, _) = data.batch(chunk, device);
+        let y = f(&model, x);
+        width = y.dims()[1];
+        out.extend(
+            y.into_data()
+                .try_into_vec::<f32>()
+                .expect("model outputs are f32"),
+        );
+    }
+    (out, width)
+}
+
+/// Class logits of every image, row-major `[n, classes]`.
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// let dev = device();
+/// let set = ImageSet::from_pixels("t", [1, 4, 4], vec![0.5; 32], vec![0, 1], vec!["a".into(), "b".into()])?;
+/// let net = ConvNetConfig::for_set(&set).with_width(4).with_depth(1).init(&dev);
+/// assert_eq!(logits(&net, &set, &dev).len(), 2 * 2);
+/// # Ok::<(), Error>(())
+/// ```
+pub fn logits<M: Classifier>(model: &M, data: &ImageSet, device: &Device) -> Vec<f32> {
+    map_batches(model, data, device, |m, x| m.forward(x)).0
+}
+
+/// Penultimate features of every image: the values, row-major, and the feature width.
+pub fn features<M: Classifier>(model: &M, data: &ImageSet, device: &Device) -> (Vec<f32>, usize) {
+    map_batches(model, data, device, |m, x| m.features(x))
+}
+
+/// Fraction of `data` that `model` classifies correctly, in `[0, 1]`.
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// let dev = device();
+/// let set = ImageSet::from_pixels("t", [1, 4, 4], vec![0.5; 32], vec![0, 1], vec!["a".into(), "b".into()])?;
+/// let net = ConvNetConfig::for_set(&set).with_width(4).with_depth(1).init(&dev);
+/// let acc = accuracy(&net, &set, &dev);
+/// assert!((0.0..=1.0).contains(&acc));
+/// # Ok::<(), Error>(())
+/// ```
+pub fn accuracy<M: Classifier>(model: &M, data: &ImageSet, device: &Device) -> f64 {
+    if data.is_empty() {
+        return 0.0;
+    }
+    let (values, classes) = map_batches(model, data, device, |m, x| m.forward(x));
+    let correct = values
+        .chunks(classes.max(1))
+        .zip(data.labels())
+        .filter(|(row, label)| argmax(row) == **label)
+        .count();
+    correct as f64 / data.len() as f64
+}
+
+/// Index of the largest value (the first on ties).
+pub(crate) fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
+            if v > best.1 { (i, v) } else { best }
+        })
+        .0
+}

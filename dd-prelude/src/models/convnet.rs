@@ -1,0 +1,191 @@
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AvgPool2d, AvgPool2dConfig, MaxPool2d, MaxPool2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, GroupNorm, GroupNormConfig, InstanceNorm, InstanceNormConfig,
+    Linear, LinearConfig, PaddingConfig2d,
+};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::Classifier;
+use crate::data::ImageSet;
+
+/// Normalisation after each convolution of a [`ConvNet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum NormKind {
+    /// Per-sample, per-channel normalisation with affine parameters
+    /// (DatasetCondensation's default; `GroupNorm(C, C)` in its code).
+    Instance,
+    /// Batch normalisation.
+    Batch,
+    /// Group normalisation with 4 groups.
+    Group,
+    /// None.
+    None,
+}
+
+/// Pooling after each block of a [`ConvNet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PoolKind {
+    /// 2x2 average pooling (the default).
+    Avg,
+    /// 2x2 max pooling.
+    Max,
+    /// No pooling.
+    None,
+}
+
+/// Configuration of the [`ConvNet`] of the DatasetCondensation family
+/// (Zhao et al., ICLR 2021): `depth` blocks of conv 3x3 (`width` channels, padding 1),
+/// normalisation, ReLU and pooling, then one linear layer.
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// let net = ConvNetConfig::new(10, 3, [32, 32]).with_depth(2).with_norm(NormKind::Batch).init(&device());
+/// assert_eq!(net.feature_dim(), 128 * 8 * 8);
+/// ```
+#[derive(Config, Debug)]
+pub struct ConvNetConfig {
+    /// Number of classes.
+    pub num_classes: usize,
+    /// Input channels (1 grey, 3 colour).
+    pub channels: usize,
+    /// Input height and width.
+    pub image_size: [usize; 2],
+    /// Channels of every convolution.
+    #[config(default = 128)]
+    pub width: usize,
+    /// Number of conv blocks (1 to 4 in the DC family).
+    #[config(default = 3)]
+    pub depth: usize,
+    /// Normalisation after each convolution.
+    #[config(default = "NormKind::Instance")]
+    pub norm: NormKind,
+    /// Pooling after each block.
+    #[config(default = "PoolKind::Avg")]
+    pub pool: PoolKind,
+}
+
+impl ConvNetConfig {
+    /// The DC ConvNet sized for `data` (its channels, image size and classes).
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # let set = ImageSet::from_pixels("t", [1, 28, 28], vec![0.0; 784], vec![0], vec!["a".into()]).unwrap();
+    /// let net = ConvNetConfig::for_set(&set).init(&device());
+    /// ```
+    pub fn for_set(data: &ImageSet) -> Self {
+        let [c, h, w] = data.image_shape();
+        Self::new(data.num_classes(), c, [h, w])
+    }
+
+    /// Spatial size after the blocks.
+    fn out_size(&self) -> [usize; 2] {
+        let mut s = self.image_size;
+        if self.pool != PoolKind::None {
+            for _ in 0..self.depth {
+                s = [s[0] / 2, s[1] / 2];
+            }
+        }
+        s
+    }
+
+    /// Builds the network with fresh random weights on `device`.
+    pub fn init(&self, device: &Device) -> ConvNet {
+        let blocks = (0..self.depth)
+            .map(|i| {
+                let cin = if i == 0 { self.channels } else { self.width };
+                ConvBlock::new(cin, self.width, self.norm, self.pool, device)
+            })
+            .collect();
+        let [h, w] = self.out_size();
+        let feature_dim = self.width * h * w;
+        ConvNet {
+            blocks,
+            classifier: LinearConfig::new(feature_dim, self.num_classes).init(device),
+            feature_dim,
+        }
+    }
+}
+
+/// One conv, norm, ReLU, pool block.
+#[derive(Module, Debug)]
+pub struct ConvBlock {
+    conv: Conv2d,
+    instance: Option<InstanceNorm>,
+    batch: Option<BatchNorm>,
+    group: Option<GroupNorm>,
+    avg: Option<AvgPool2d>,
+    max: Option<MaxPool2d>,
+}
+
+impl ConvBlock {
+    fn new(cin: usize, cout: usize, norm: NormKind, pool: PoolKind, device: &Device) -> Self {
+        let conv = Conv2dConfig::new([cin, cout], [3, 3])
+            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+            .init(device);
+        ConvBlock {
+            conv,
+            instance: (norm == NormKind::Instance)
+                .then(|| InstanceNormConfig::new(cout).init(device)),
+            batch: (norm == NormKind::Batch).then(|| BatchNormConfig::new(cout).init(device)),
+            group: (norm == NormKind::Group).then(|| GroupNormConfig::new(4, cout).init(device)),
+            avg: (pool == PoolKind::Avg).then(|| AvgPool2dConfig::new([2, 2]).init()),
+            max: (pool == PoolKind::Max).then(|| MaxPool2dConfig::new([2, 2]).init()),
+        }
+    }
+
+    /// conv -> norm -> ReLU -> pool.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let mut x = self.conv.forward(x);
+        if let Some(n) = &self.instance {
+            x = n.forward(x);
+        }
+        if let Some(n) = &self.batch {
+            x = n.forward(x);
+        }
+        if let Some(n) = &self.group {
+            x = n.forward(x);
+        }
+        x = relu(x);
+        if let Some(p) = &self.avg {
+            x = p.forward(x);
+        }
+        if let Some(p) = &self.max {
+            x = p.forward(x);
+        }
+        x
+    }
+}
+
+/// The ConvNet of DatasetCondensation; build it with [`ConvNetConfig`].
+#[derive(Module, Debug)]
+pub struct ConvNet {
+    blocks: Vec<ConvBlock>,
+    classifier: Linear,
+    #[module(skip)]
+    feature_dim: usize,
+}
+
+impl ConvNet {
+    /// Size of the embedding returned by [`Classifier::features`].
+    pub fn feature_dim(&self) -> usize {
+        self.feature_dim
+    }
+}
+
+impl Classifier for ConvNet {
+    fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        self.classifier.forward(self.features(images))
+    }
+
+    fn features(&self, images: Tensor<4>) -> Tensor<2> {
+        let x = self.blocks.iter().fold(images, |x, b| b.forward(x));
+        x.flatten(1, 3)
+    }
+}

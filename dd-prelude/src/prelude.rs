@@ -1,0 +1,33 @@
+//! Everything a notebook needs, in one import: `use dd_prelude::*;`.
+//!
+//! A curated list; names Burn's own prelude uses (`Dataset`, `Config`, `Module`) are avoided so
+//! the two never collide. One block per concern.
+
+// --- core: device, scale, errors, progress, plans ---
+pub use crate::device::device;
+pub use crate::error::{Error, Result};
+pub use crate::plan::TourPlan;
+pub use crate::progress::{Progress, format_secs};
+pub use crate::scale::Scale;
+
+// --- data ---
+pub use crate::data::{
+    FashionMnist, IdxArray, ImageSet, ImageSplits, data_dir, read_idx, write_idx,
+};
+
+// --- models ---
+pub use crate::models::{Classifier, ConvNet, ConvNetConfig, NormKind, PoolKind};
+
+// --- train and eval ---
+pub use crate::eval::{accuracy, features, logits};
+pub use crate::train::{
+    Augment, EpochRecord, FitConfig, History, Hook, NoHook, OptimizerKind, Schedule, TestEachEpoch,
+    Trained, cross_entropy, fit, fit_with,
+};
+
+// --- select and kd ---
+// --- distill ---
+// --- show ---
+pub use crate::show::{FrameDisplay, Html, LinePlot, Png, ShowImages, Table, image_grid};
+pub use polars::df;
+pub use polars::prelude::DataFrame;

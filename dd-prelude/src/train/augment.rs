@@ -1,0 +1,81 @@
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use rand::RngExt;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use crate::data::ImageSet;
+
+/// Standard augmentation applied to training batches on the host.
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// let aug = Augment::CropFlip { pad: 4 };
+/// assert_ne!(aug, Augment::None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Augment {
+    /// Images as they are.
+    None,
+    /// Random crop after zero padding by `pad` pixels, and random horizontal flip
+    /// (the usual CIFAR augmentation).
+    CropFlip {
+        /// Padding on each side before cropping back to the original size.
+        pad: usize,
+    },
+}
+
+impl Augment {
+    /// The images at `indices`, augmented, and their labels, on `device`.
+    pub fn batch(
+        &self,
+        data: &ImageSet,
+        indices: &[usize],
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> (Tensor<4>, Tensor<1, Int>) {
+        match *self {
+            Augment::None => data.batch(indices, device),
+            Augment::CropFlip { pad } => {
+                let [c, h, w] = data.image_shape();
+                let mut values = Vec::with_capacity(indices.len() * c * h * w);
+                for &i in indices {
+                    let dy = rng.random_range(0..=2 * pad) as isize - pad as isize;
+                    let dx = rng.random_range(0..=2 * pad) as isize - pad as isize;
+                    let flip = rng.random_bool(0.5);
+                    crop_flip(data.image(i), [c, h, w], dy, dx, flip, &mut values);
+                }
+                let images =
+                    Tensor::from_data(TensorData::new(values, [indices.len(), c, h, w]), device);
+                let labels: Vec<i64> = indices.iter().map(|&i| data.labels()[i] as i64).collect();
+                let labels = Tensor::from_data(TensorData::new(labels, [indices.len()]), device);
+                (images, labels)
+            }
+        }
+    }
+}
+
+/// Appends `img` shifted by (`dy`, `dx`) with zero fill, optionally mirrored, to `out`.
+fn crop_flip(
+    img: &[f32],
+    [c, h, w]: [usize; 3],
+    dy: isize,
+    dx: isize,
+    flip: bool,
+    out: &mut Vec<f32>,
+) {
+    for ch in 0..c {
+        for y in 0..h as isize {
+            for x in 0..w as isize {
+                let sx = if flip { w as isize - 1 - x } else { x } + dx;
+                let sy = y + dy;
+                let v = if sy >= 0 && sy < h as isize && sx >= 0 && sx < w as isize {
+                    img[ch * h * w + sy as usize * w + sx as usize]
+                } else {
+                    0.0
+                };
+                out.push(v);
+            }
+        }
+    }
+}

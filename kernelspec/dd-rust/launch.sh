@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Starts evcxr_jupyter for the "Rust (dd-prelude)" kernel.
+#
+# - Compiled registry crates are cached across kernels (evcxr's `:cache`, set in config/init.evcxr).
+# - Each running kernel holds one persistent build directory ("slot") under an exclusive flock,
+#   so two kernels never build in the same directory, and the next kernel reuses what the last
+#   one compiled (dd-prelude itself, which `:cache` does not keep).
+# - The slot's Cargo.lock is seeded from the project's, so notebooks use the versions `cargo test`
+#   was run with.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=${DD_PROJECT:?DD_PROJECT must name the dd-prelude checkout; run scripts/setup.sh}
+cache=${DD_CACHE:-$root/.cache}
+export PATH="$HOME/.cargo/bin:$PATH"
+
+mkdir -p "$cache/evcxr"
+slot=""
+for i in $(seq 0 15); do
+  exec 9>"$cache/evcxr/slot-$i.lock"
+  if flock -n 9; then
+    slot="$cache/evcxr/slot-$i"
+    break
+  fi
+  exec 9>&-
+done
+if [ -n "$slot" ]; then
+  mkdir -p "$slot"
+  if [ ! -f "$slot/Cargo.lock" ] || [ "$root/Cargo.lock" -nt "$slot/Cargo.lock" ]; then
+    cp "$root/Cargo.lock" "$slot/Cargo.lock"
+  fi
+  export EVCXR_TMPDIR="$slot"
+fi
+export EVCXR_CONFIG_DIR="$here/config"
+# fd 9 (the slot's lock) stays open in evcxr_jupyter for the kernel's whole life.
+exec evcxr_jupyter --control_file "$1"

@@ -1,0 +1,151 @@
+"""Run notebooks through the real Jupyter protocol with the "Rust (dd-prelude)" kernel.
+
+evcxr reports a cell that panics, or that ends in an `Err` through `?`, as "ok": the failure only
+shows on stderr, and an `Err` shows as nothing but its message (no "Error:" prefix). So a cell
+fails here when its outputs hold an error *or* it wrote anything to stderr: dd-prelude writes its
+progress to stdout and uses stderr only for failures. Lines matching BENIGN_STDERR are the only
+exception. Execution stops at the first failing cell (later cells would only fail for want
+of its variables).
+
+Used by the main job (all notebooks, HTML reports) and by the notebook tests.
+
+    python tests/nbrun.py notebooks/*.ipynb --html reports
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+KERNEL = "dd-rust"
+# stderr lines known to be harmless (none so far). Everything else on stderr fails the cell.
+BENIGN_STDERR = re.compile(r"^$")
+# The first cell compiles the prelude and its dependencies: up to ~15 min cold on 2 cores.
+FIRST_CELL_TIMEOUT = int(os.environ.get("DD_NB_FIRST_CELL_TIMEOUT", "2400"))
+CELL_TIMEOUT = int(os.environ.get("DD_NB_CELL_TIMEOUT", "1800"))
+
+
+@dataclass
+class Run:
+    """What executing one notebook gave."""
+
+    path: Path
+    nb: nbformat.NotebookNode
+    problems: list[str] = field(default_factory=list)
+    cell_seconds: list[tuple[int, float]] = field(default_factory=list)
+    kernel_start_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def outputs(self):
+        for cell in self.nb.cells:
+            if cell.cell_type == "code":
+                yield from cell.get("outputs", [])
+
+    def mime_outputs(self, mime: str) -> list[str]:
+        return [o["data"][mime] for o in self.outputs() if mime in o.get("data", {})]
+
+
+def cell_problems(index: int, cell) -> list[str]:
+    """The failures one executed code cell shows."""
+    found = []
+    for out in cell.get("outputs", []):
+        if out.output_type == "error":
+            found.append(f"cell {index}: {out.get('ename', 'error')}: {out.get('evalue', '')}".strip())
+        elif out.output_type == "stream" and out.get("name") == "stderr":
+            lines = [l for l in out.get("text", "").splitlines() if l.strip() and not BENIGN_STDERR.match(l)]
+            if lines:
+                found.append(f"cell {index}: stderr shows a failure: " + " | ".join(lines[:6]))
+    return found
+
+
+def execute(path: str | Path, scale: str = "smoke", kernel: str = KERNEL, quiet: bool = False) -> Run:
+    """Executes the notebook at `path` with DD_SCALE=`scale`, cell by cell."""
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    os.environ["DD_SCALE"] = scale  # the kernel inherits this process's environment
+    run = Run(path=path, nb=nb)
+    client = NotebookClient(
+        nb,
+        kernel_name=kernel,
+        timeout=CELL_TIMEOUT,
+        startup_timeout=300,
+        allow_errors=True,
+        resources={"metadata": {"path": str(path.parent.resolve())}},
+    )
+    t0 = time.time()
+    with client.setup_kernel():
+        run.kernel_start_seconds = time.time() - t0
+        first = True
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type != "code":
+                continue
+            client.timeout = FIRST_CELL_TIMEOUT if first else CELL_TIMEOUT
+            first = False
+            started = time.time()
+            try:
+                client.execute_cell(cell, index)
+            except CellExecutionError as exc:  # only raised when allow_errors is off
+                run.problems.append(f"cell {index}: {exc}")
+            except Exception as exc:  # timeouts, a dead kernel
+                run.problems.append(f"cell {index}: {type(exc).__name__}: {exc}")
+            seconds = time.time() - started
+            run.cell_seconds.append((index, seconds))
+            if not quiet:
+                print(f"  {path.name} cell {index}: {seconds:.1f}s", flush=True)
+            run.problems.extend(cell_problems(index, cell))
+            if run.problems:
+                break
+    return run
+
+
+def export_html(run: Run, out_dir: str | Path) -> Path:
+    """Writes the executed notebook as a self-contained HTML report (images inline)."""
+    from nbconvert import HTMLExporter
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(run.nb)
+    target = out_dir / (run.path.stem + ".html")
+    target.write_text(body, encoding="utf-8")
+    nbformat.write(run.nb, out_dir / (run.path.stem + ".ipynb"))
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("notebooks", nargs="+")
+    ap.add_argument("--html", default="reports", help="folder for the HTML reports")
+    ap.add_argument("--scale", default=os.environ.get("DD_SCALE", "cpu"))
+    args = ap.parse_args(argv)
+    passed = failed = 0
+    for nb_path in args.notebooks:
+        print(f"{nb_path} (DD_SCALE={args.scale})", flush=True)
+        started = time.time()
+        run = execute(nb_path, args.scale)
+        report = export_html(run, args.html)
+        total = time.time() - started
+        if run.ok:
+            passed += 1
+            print(f"ok   {nb_path} in {total:.0f}s -> {report}", flush=True)
+        else:
+            failed += 1
+            print(f"FAIL {nb_path} in {total:.0f}s -> {report}", flush=True)
+            for p in run.problems:
+                print(f"     {p}", flush=True)
+    print(f"{passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Notebook tests: every notebook executed through the real Jupyter protocol with the
+"Rust (dd-prelude)" kernel at DD_SCALE=smoke, failing on error outputs and on stderr that shows
+a panic or an error (which evcxr reports as "ok"). HTML reports go to reports/smoke/.
+"""
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from nbrun import execute, export_html
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+REPORTS = ROOT / "reports" / "smoke"
+
+
+def stdout_text(run):
+    return "".join(o.get("text", "") for o in run.outputs() if o.get("name") == "stdout")
+
+
+def test_a_panicking_cell_fails_the_notebook():
+    run = execute(FIXTURES / "panics.ipynb", quiet=True)
+    assert not run.ok
+    assert any("panicked" in p for p in run.problems), run.problems
+
+
+def test_an_err_through_question_mark_fails_the_notebook():
+    run = execute(FIXTURES / "err.ipynb", quiet=True)
+    assert not run.ok, "a cell ending in Err must fail"
+    assert any("invalid digit" in p for p in run.problems), run.problems
+
+
+def test_a_clean_cell_passes():
+    run = execute(FIXTURES / "ok.ipynb", quiet=True)
+    assert run.ok, run.problems
+    assert "42" in stdout_text(run)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_opens_with_document_then_prelude(path):
+    nb = nbformat.read(path, as_version=4)
+    first, second = nb.cells[0], nb.cells[1]
+    assert first.cell_type == "markdown" and "**Document:**" in first.source and "**Experiment:**" in first.source
+    assert second.cell_type == "code"
+    assert second.source.startswith(":dep dd-prelude") and "use dd_prelude::*;" in second.source
+    assert nb.metadata.kernelspec.name == "dd-rust"
+
+
+# What each notebook must show besides running clean.
+EXPECTED = {
+    "00-tour": {"image/png": 2, "html_contains": ["test accuracy %", "seed 002, Table I"]},
+}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_clean_at_smoke_scale(path):
+    run = execute(path, "smoke")
+    report = export_html(run, REPORTS)
+    assert run.ok, "\n".join(run.problems)
+    expected = EXPECTED.get(path.stem, {})
+    pngs = run.mime_outputs("image/png")
+    assert len(pngs) >= expected.get("image/png", 1), f"{path.stem}: {len(pngs)} PNG outputs"
+    html = "\n".join(run.mime_outputs("text/html"))
+    for needle in expected.get("html_contains", []):
+        assert needle in html, f"{path.stem}: no HTML output contains {needle!r}"
+    text = report.read_text(encoding="utf-8")
+    assert "data:image/png;base64," in text, "the HTML report must embed its images"
