@@ -21,6 +21,8 @@ fn loss_goes_down_and_beats_chance_on_real_fashion_mnist() {
     let trained = fit_with(net, &train, &cfg, &mut hook, &dev).unwrap();
     let h = trained.history.records();
     assert_eq!(h.len(), 4);
+    assert_eq!(trained.history.steps().len(), 4 * 20);
+    assert_eq!(trained.history.steps().last().unwrap().0, 4.0);
     assert!(
         h[3].loss < 0.8 * h[0].loss,
         "loss {} -> {}",

@@ -25,18 +25,32 @@ pub struct EpochRecord {
 /// ```
 /// use dd_prelude::*;
 /// let mut h = History::default();
+/// h.push_step(0.5, 0.7);
+/// h.push_step(1.0, 0.3);
 /// h.push(EpochRecord { epoch: 1, loss: 0.5, lr: 0.01, seconds: 1.0, images_per_second: 100.0, test_accuracy: None });
 /// assert_eq!(h.frame().unwrap().height(), 1);
+/// assert_eq!(h.steps().len(), 2);
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct History {
     records: Vec<EpochRecord>,
+    steps: Vec<(f64, f64)>,
 }
 
 impl History {
     /// Adds an epoch.
     pub fn push(&mut self, record: EpochRecord) {
         self.records.push(record);
+    }
+
+    /// Adds one step's loss at `epoch` (fractional: 1.5 is half-way through the second epoch).
+    pub fn push_step(&mut self, epoch: f64, loss: f64) {
+        self.steps.push((epoch, loss));
+    }
+
+    /// Every step's `(fractional epoch, loss)`.
+    pub fn steps(&self) -> &[(f64, f64)] {
+        &self.steps
     }
 
     /// The records, in order.

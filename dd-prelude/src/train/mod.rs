@@ -314,6 +314,10 @@ pub fn fit_with<M: Classifier, H: Hook<M>>(
             let loss_value: f32 = loss.clone().into_scalar();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);
+            history.push_step(
+                epoch as f64 + (step + 1) as f64 / steps_per_epoch as f64,
+                loss_value as f64,
+            );
             loss_sum += loss_value as f64 * batch.len() as f64;
             seen += batch.len();
             progress.tick(batch.len(), || {
