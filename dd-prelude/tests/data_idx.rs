@@ -176,3 +176,35 @@ fn subsets_and_per_class_sampling_are_balanced_and_deterministic() {
     assert_eq!(sub.labels(), &[5, 5, 2]);
     assert_eq!(sub.image(0), train.image(5));
 }
+
+#[test]
+fn normalisation_statistics_must_match_the_channels() {
+    for (mean, std) in [(vec![0.0, 0.0], vec![1.0]), (vec![0.0], vec![1.0, 1.0])] {
+        let err = ImageSet::from_pixels_with_stats(
+            "t",
+            [1, 1, 1],
+            vec![0.5],
+            vec![0],
+            vec!["a".into()],
+            mean.clone(),
+            std.clone(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("normalisation statistics") && err.contains("1 channels"),
+            "{err}"
+        );
+        let err = ImageSet::from_normalized(
+            "t",
+            [1, 1, 1],
+            vec![0.5],
+            vec![0],
+            vec!["a".into()],
+            mean,
+            std,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("normalisation statistics"));
+    }
+}

@@ -65,30 +65,14 @@ impl ImageSet {
         mean: Vec<f32>,
         std: Vec<f32>,
     ) -> Result<Self> {
-        let name = name.into();
-        let per = shape.iter().product::<usize>();
-        check_layout(&name, per, pixels.len(), &labels, &classes)?;
-        if mean.len() != shape[0] || std.len() != shape[0] {
-            return Err(Error::ShapeMismatch {
-                context: format!("{name}: normalisation statistics"),
-                expected: format!("{} channels", shape[0]),
-                got: format!("mean {} / std {}", mean.len(), std.len()),
-            });
+        if mean.len() == shape[0] && std.len() == shape[0] {
+            let plane = shape[1] * shape[2];
+            for (i, v) in pixels.iter_mut().enumerate() {
+                let c = (i / plane) % shape[0];
+                *v = (*v - mean[c]) / std[c];
+            }
         }
-        let plane = shape[1] * shape[2];
-        for (i, v) in pixels.iter_mut().enumerate() {
-            let c = (i / plane) % shape[0];
-            *v = (*v - mean[c]) / std[c];
-        }
-        Ok(ImageSet {
-            name,
-            shape,
-            images: pixels,
-            labels,
-            classes,
-            mean,
-            std,
-        })
+        Self::from_normalized(name, shape, pixels, labels, classes, mean, std)
     }
 
     /// Builds a set from values that are already normalised with `mean`/`std`
@@ -110,6 +94,13 @@ impl ImageSet {
             &labels,
             &classes,
         )?;
+        if mean.len() != shape[0] || std.len() != shape[0] {
+            return Err(Error::ShapeMismatch {
+                context: format!("{name}: normalisation statistics"),
+                expected: format!("{} channels", shape[0]),
+                got: format!("mean {} / std {}", mean.len(), std.len()),
+            });
+        }
         Ok(ImageSet {
             name,
             shape,
