@@ -29,11 +29,13 @@ pub mod data;
 mod device;
 pub mod error;
 pub mod eval;
+pub mod kd;
 pub mod models;
 pub mod plan;
 pub mod prelude;
 mod progress;
 mod scale;
+pub mod select;
 pub mod show;
 pub mod train;
 

@@ -19,9 +19,16 @@ pub use crate::data::{
 };
 
 // --- models ---
-pub use crate::models::{Classifier, ConvNet, ConvNetConfig, NormKind, PoolKind};
+pub use crate::models::{
+    AlexNet, AlexNetConfig, AnyNet, Arch, Classifier, ConvNet, ConvNetConfig, LeNet, LeNetConfig,
+    Mlp, MlpConfig, NormKind, PoolKind, ResNet, ResNetConfig, Vgg, VggConfig,
+};
 
 // --- train and eval ---
+pub use crate::eval::{
+    EvalPreset, EvalReport, evaluate, evaluate_arch, evaluate_cross_arch, evaluate_model,
+    logits_and_features, reports_table,
+};
 pub use crate::eval::{accuracy, features, logits};
 pub use crate::train::{
     Augment, EpochRecord, FitConfig, History, Hook, NoHook, OptimizerKind, Schedule, TestEachEpoch,
@@ -29,6 +36,17 @@ pub use crate::train::{
 };
 
 // --- select and kd ---
+pub use crate::kd::{
+    CachedLogits, CoresetKdPlan, KdConfig, KdHook, KdRun, LiveTeacher, SEED000_PUBLISHED,
+    TeacherLogits, fit_kd, kd_loss,
+};
+pub use crate::select::{
+    Budget, ClassPrototypes, Coreset, El2nConfig, ForgettingConfig, ForgettingTracker, GraNdConfig,
+    HerdingConfig, KCenterConfig, KMeansConfig, KMeansFit, Keep, LossBasedConfig, RandomConfig,
+    SelectWithModel, Selector, WithModel, count_forgetting, covering_radius, el2n_scores,
+    grand_scores, kmeans, per_sample_loss,
+};
+
 // --- distill ---
 // --- show ---
 pub use crate::show::{FrameDisplay, Html, LinePlot, Png, ShowImages, Table, image_grid};

@@ -1,4 +1,9 @@
-//! Scoring models: accuracy, logits and features over a whole set, in batches.
+//! Scoring models: accuracy, logits and features over a whole set, in batches; and the
+//! standard protocol for scoring a small training set ([`evaluate`], [`EvalPreset`]).
+
+mod protocol;
+
+pub use protocol::*;
 
 use burn::tensor::{Device, Tensor};
 
@@ -51,6 +56,49 @@ pub fn logits<M: Classifier>(model: &M, data: &ImageSet, device: &Device) -> Vec
 /// Penultimate features of every image: the values, row-major, and the feature width.
 pub fn features<M: Classifier>(model: &M, data: &ImageSet, device: &Device) -> (Vec<f32>, usize) {
     map_batches(model, data, device, |m, x| m.features(x))
+}
+
+/// Logits and penultimate features of every image in one sweep over the data (each batch is
+/// moved to the device once): `(logits, classes, features,
+/// feature width)`, row-major.
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// let dev = device();
+/// let set = ImageSet::from_pixels("t", [1, 4, 4], vec![0.5; 32], vec![0, 1], vec!["a".into(), "b".into()])?;
+/// let net = ConvNetConfig::for_set(&set).with_width(4).with_depth(1).init(&dev);
+/// let (l, c, f, w) = logits_and_features(&net, &set, &dev);
+/// assert_eq!((l.len(), c, f.len(), w), (4, 2, 2 * 16, 16));
+/// # Ok::<(), Error>(())
+/// ```
+pub fn logits_and_features<M: Classifier>(
+    model: &M,
+    data: &ImageSet,
+    device: &Device,
+) -> (Vec<f32>, usize, Vec<f32>, usize) {
+    let model = model.valid();
+    let (mut logits, mut feats) = (Vec::new(), Vec::new());
+    let (mut classes, mut width) = (0, 0);
+    let all: Vec<usize> = (0..data.len()).collect();
+    for chunk in all.chunks(EVAL_BATCH) {
+        let (x, _) = data.batch(chunk, device);
+        let f = model.features(x.clone());
+        let l = model.forward(x);
+        classes = l.dims()[1];
+        width = f.dims()[1];
+        logits.extend(
+            l.into_data()
+                .try_into_vec::<f32>()
+                .expect("model outputs are f32"),
+        );
+        feats.extend(
+            f.into_data()
+                .try_into_vec::<f32>()
+                .expect("model outputs are f32"),
+        );
+    }
+    (logits, classes, feats, width)
 }
 
 /// Fraction of `data` that `model` classifies correctly, in `[0, 1]`.
