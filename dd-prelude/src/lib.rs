@@ -27,6 +27,7 @@
 
 pub mod data;
 mod device;
+pub mod distill;
 pub mod error;
 pub mod eval;
 pub mod kd;

@@ -48,6 +48,12 @@ pub use crate::select::{
 };
 
 // --- distill ---
+pub use crate::distill::{
+    Accuracy, Cafe, CafeConfig, Dc, DcConfig, DiffAugConfig, DistillOutcome, DistillPlan,
+    DistillRun, Distiller, Dm, DmConfig, Dsa, DsaConfig, Init, SyntheticSet, comparison_table,
+    distill_and_evaluate, random_real,
+};
+
 // --- show ---
 pub use crate::show::{FrameDisplay, Html, LinePlot, Png, ShowImages, Table, image_grid};
 pub use polars::df;

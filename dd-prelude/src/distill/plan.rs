@@ -1,0 +1,242 @@
+//! Sizes of the image-distillation notebook per [`Scale`].
+
+use std::fmt;
+
+use burn::tensor::Device;
+
+use super::report::{DistillOutcome, distill_and_evaluate, random_real};
+use super::{CafeConfig, DcConfig, Distiller, DmConfig, DsaConfig};
+use crate::data::{ImageSet, ImageSplits};
+use crate::error::Result;
+use crate::eval::EvalPreset;
+use crate::scale::Scale;
+
+/// Sizes of `notebooks/20-image-distillation.ipynb`: which sizes are distilled, how long each
+/// method runs, and how the sets are scored. The methods keep their reference
+/// hyper-parameters (step sizes, loop schedules, augmentation); only sizes change.
+///
+/// | scale | ipc | ConvNet width | real batch / class | iterations DC, DSA, CAFE (ipc 1: x factor) | DM | inner loop at ipc >= 10 | test images | protocol | checkpoints |
+/// |---|---|---|---|---|---|---|---|---|---|
+/// | smoke | 1 | 8 | 16 | 2 | 2 | reference | 100 | smoke (2 networks x 2 epochs) | none |
+/// | cpu | 1, 10 | 32 | 128 | 6 (x8) | 300 | 10 | 2,000 | quick (5 networks x 100 epochs) | `reports/checkpoints/` |
+/// | full | 1, 10, 50 | 128 | 256 | 1000 (x1); CAFE 2000 | 20,000 | reference (`get_loops`) | 10,000 | dc (20 networks x 300 epochs) | `reports/checkpoints/` |
+///
+/// Why the cpu column is so small: on a 2-core CPU (Burn's flex backend) one DC iteration at
+/// 10 images per class with the reference loops (10 matchings, 50 epochs on the synthetic set
+/// between them) takes minutes even at width 32, and scoring one 10-per-class set with the
+/// quick protocol takes several minutes more. The methods keep their reference step sizes and
+/// schedules; only widths, batch sizes, iteration counts and the inner loop shrink.
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// let plan = DistillPlan::for_scale(Scale::Smoke);
+/// assert_eq!(plan.ipcs, vec![1]);
+/// assert_eq!(plan.dm(1).iterations, 2);
+/// assert_eq!(plan.preset().name, "smoke");
+/// ```
+#[derive(Debug, Clone)]
+pub struct DistillPlan {
+    /// The scale these sizes are for.
+    pub scale: Scale,
+    /// Images per class distilled.
+    pub ipcs: Vec<usize>,
+    /// ConvNet width used for distillation (scoring uses the protocol's width-128 ConvNet).
+    pub width: usize,
+    /// Real images per class per matching.
+    pub batch_real: usize,
+    /// Iterations of DC and DSA at 10 or more images per class.
+    pub iterations_gm: usize,
+    /// Iterations of DM at 10 or more images per class.
+    pub iterations_dm: usize,
+    /// Iterations of CAFE at 10 or more images per class.
+    pub iterations_cafe: usize,
+    /// Factor on the DC, DSA and CAFE iterations at 1 image per class (an iteration there is
+    /// one matching instead of ten).
+    pub ipc1_factor: usize,
+    /// Epochs on the synthetic set between matchings at 10 or more images per class
+    /// (`None`: the reference's [`super::get_loops`]).
+    pub inner_loop: Option<usize>,
+    /// Folder of the runs' checkpoint files (`None`: no checkpoints).
+    pub checkpoint_dir: Option<String>,
+    /// Names the data set in checkpoint file names (`fashion-mnist`; [`DistillPlan::sweep`]
+    /// sets it for other sets).
+    pub data_tag: String,
+    /// Test images each set is scored on (class-stratified; all at full scale).
+    pub test_images: usize,
+}
+
+impl DistillPlan {
+    /// The plan for `DD_SCALE`.
+    pub fn from_env() -> Result<Self> {
+        Ok(Self::for_scale(Scale::from_env()?))
+    }
+
+    /// The plan for `scale`.
+    pub fn for_scale(scale: Scale) -> Self {
+        DistillPlan {
+            scale,
+            ipcs: scale.pick(vec![1], vec![1, 10], vec![1, 10, 50]),
+            width: scale.pick(8, 32, 128),
+            batch_real: scale.pick(16, 128, 256),
+            iterations_gm: scale.pick(2, 6, 1000),
+            iterations_dm: scale.pick(2, 300, 20000),
+            iterations_cafe: scale.pick(2, 6, 2000),
+            ipc1_factor: scale.pick(1, 8, 1),
+            inner_loop: scale.pick(None, Some(10), None),
+            checkpoint_dir: scale.pick(
+                None,
+                Some("../reports/checkpoints".into()),
+                Some("../reports/checkpoints".into()),
+            ),
+            test_images: scale.pick(100, 2000, 10_000),
+            data_tag: "fashion-mnist".into(),
+        }
+    }
+
+    fn iterations(&self, base: usize, ipc: usize) -> usize {
+        if ipc == 1 {
+            base * self.ipc1_factor
+        } else {
+            base
+        }
+    }
+
+    /// The inner loop at `ipc`: the plan's override at 10 or more, the reference's otherwise.
+    fn inner(&self, ipc: usize) -> Option<usize> {
+        if ipc >= 10 { self.inner_loop } else { None }
+    }
+
+    /// The checkpoint file of `method` at `ipc`.
+    fn checkpoint(&self, method: &str, ipc: usize) -> Option<String> {
+        self.checkpoint_dir.as_ref().map(|d| {
+            format!(
+                "{d}/{}-{method}-ipc{ipc}-{}.safetensors",
+                self.data_tag, self.scale
+            )
+        })
+    }
+
+    /// DC at `ipc` images per class.
+    pub fn dc(&self, ipc: usize) -> DcConfig {
+        DcConfig::new(ipc)
+            .with_iterations(self.iterations(self.iterations_gm, ipc))
+            .with_width(self.width)
+            .with_batch_real(self.batch_real)
+            .with_inner_loop(self.inner(ipc))
+            .with_checkpoint(self.checkpoint("dc", ipc))
+    }
+
+    /// DSA at `ipc` images per class.
+    pub fn dsa(&self, ipc: usize) -> DsaConfig {
+        DsaConfig::new(ipc)
+            .with_iterations(self.iterations(self.iterations_gm, ipc))
+            .with_width(self.width)
+            .with_batch_real(self.batch_real)
+            .with_inner_loop(self.inner(ipc))
+            .with_checkpoint(self.checkpoint("dsa", ipc))
+    }
+
+    /// DM at `ipc` images per class (its cost is the real batches', whatever the size).
+    pub fn dm(&self, ipc: usize) -> DmConfig {
+        DmConfig::new(ipc)
+            .with_iterations(self.iterations_dm)
+            .with_width(self.width)
+            .with_batch_real(self.batch_real)
+            .with_checkpoint(self.checkpoint("dm", ipc))
+    }
+
+    /// CAFE at `ipc` images per class (its step-size milestones scaled to the iterations run).
+    pub fn cafe(&self, ipc: usize) -> CafeConfig {
+        let iterations = self.iterations(self.iterations_cafe, ipc);
+        let milestones = [1200, 1600, 1800]
+            .iter()
+            .map(|m| m * iterations / 2000)
+            .collect();
+        CafeConfig::new(ipc)
+            .with_iterations(iterations)
+            .with_lr_milestones(milestones)
+            .with_width(self.width)
+            .with_batch_real(self.batch_real)
+            .with_inner_loop(self.inner(ipc))
+            .with_checkpoint(self.checkpoint("cafe", ipc))
+    }
+
+    /// DC, DSA, DM and CAFE at `ipc` images per class.
+    pub fn methods(&self, ipc: usize) -> Vec<Box<dyn Distiller>> {
+        vec![
+            Box::new(self.dc(ipc)),
+            Box::new(self.dsa(ipc)),
+            Box::new(self.dm(ipc)),
+            Box::new(self.cafe(ipc)),
+        ]
+    }
+
+    /// The scoring protocol: `smoke`, `quick` (cpu) or `dc` (full).
+    pub fn preset(&self) -> EvalPreset {
+        EvalPreset::for_scale(self.scale)
+    }
+
+    /// The test images scored on: a class-stratified subset of `test` of the plan's size.
+    pub fn test_set(&self, test: &ImageSet) -> ImageSet {
+        if self.test_images >= test.len() {
+            test.clone()
+        } else {
+            test.subset(&test.stratified(self.test_images, 0))
+        }
+    }
+
+    /// For every size of the plan: random real images, then DC, DSA, DM and CAFE, each
+    /// scored with the plan's protocol on the plan's test set; one outcome each.
+    pub fn sweep(
+        &self,
+        dataset: &str,
+        data: &ImageSplits,
+        device: &Device,
+    ) -> Result<Vec<DistillOutcome>> {
+        let mut plan = self.clone();
+        plan.data_tag = dataset.to_ascii_lowercase().replace(' ', "-");
+        let test = plan.test_set(&data.test);
+        let preset = plan.preset();
+        let mut out = Vec::new();
+        for &ipc in &plan.ipcs {
+            let baseline = random_real(dataset, ipc, 0, &data.train, &test, &preset, device)?;
+            println!("{baseline}");
+            out.push(baseline);
+            for method in plan.methods(ipc) {
+                let o = distill_and_evaluate(
+                    dataset,
+                    method.as_ref(),
+                    &data.train,
+                    &test,
+                    &preset,
+                    device,
+                )?;
+                println!("{o}");
+                out.push(o);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Display for DistillPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "image distillation at DD_SCALE={}: ipc {:?}, ConvNet width {}, real batch {} per class, iterations DC/DSA {}, DM {}, CAFE {} (x{} at ipc 1), inner loop {}, {} test images, {} protocol",
+            self.scale,
+            self.ipcs,
+            self.width,
+            self.batch_real,
+            self.iterations_gm,
+            self.iterations_dm,
+            self.iterations_cafe,
+            self.ipc1_factor,
+            self.inner_loop
+                .map_or("as the reference".to_string(), |n| n.to_string()),
+            self.test_images,
+            self.preset().name
+        )
+    }
+}

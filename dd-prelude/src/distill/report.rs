@@ -1,0 +1,316 @@
+//! Distil-then-score in one call, the random-real baseline, and the comparison table beside
+//! the published figures.
+
+use std::fmt;
+
+use burn::tensor::Device;
+use polars::prelude::{Column, DataFrame};
+
+use super::{Accuracy, Distiller, StepRecord, SyntheticSet};
+use crate::data::ImageSet;
+use crate::error::{Error, Result};
+use crate::eval::{EvalPreset, EvalReport, evaluate};
+use crate::show::{LinePlot, Table};
+
+/// A distilled (or baseline) set, its score under a protocol, and the time each took.
+#[derive(Debug, Clone)]
+pub struct DistillOutcome {
+    /// Data set distilled (`Fashion-MNIST`, ...).
+    pub dataset: String,
+    /// The set, with its accuracy recorded.
+    pub synthetic: SyntheticSet,
+    /// The protocol's report.
+    pub report: EvalReport,
+    /// The distillation's loss per iteration (empty for a baseline).
+    pub history: Vec<StepRecord>,
+}
+
+impl DistillOutcome {
+    /// Images per class.
+    pub fn ipc(&self) -> usize {
+        self.synthetic.images_per_class()
+    }
+
+    /// The distillation's loss curve.
+    pub fn loss_plot(&self) -> LinePlot {
+        let pts = self
+            .history
+            .iter()
+            .map(|r| (r.iteration as f64, r.loss))
+            .collect();
+        LinePlot::new(
+            format!(
+                "{} loss on {} ({} per class)",
+                self.synthetic.method,
+                self.dataset,
+                self.ipc()
+            ),
+            "iteration",
+            "loss",
+        )
+        .series(self.synthetic.method.clone(), pts)
+    }
+}
+
+impl fmt::Display for DistillOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} per class on {}: {:.2}% ± {:.2} ({} networks, {} protocol); distilled in {}, scored in {}",
+            self.synthetic.method,
+            self.ipc(),
+            self.dataset,
+            self.report.mean_pct(),
+            self.report.std_pct(),
+            self.report.accuracies.len(),
+            self.report.preset,
+            crate::format_secs(self.synthetic.seconds),
+            crate::format_secs(self.report.seconds)
+        )
+    }
+}
+
+fn score(
+    dataset: &str,
+    mut synthetic: SyntheticSet,
+    history: Vec<StepRecord>,
+    test: &ImageSet,
+    preset: &EvalPreset,
+    device: &Device,
+) -> Result<DistillOutcome> {
+    let train = synthetic.to_image_set()?;
+    let report = evaluate(&train, test, preset, device)?;
+    synthetic.accuracy = Some(Accuracy {
+        mean: report.mean,
+        std: report.std,
+        models: report.accuracies.len(),
+        protocol: format!(
+            "{} ({} networks x {} epochs)",
+            preset.name, preset.models, preset.epochs
+        ),
+    });
+    Ok(DistillOutcome {
+        dataset: dataset.to_string(),
+        synthetic,
+        report,
+        history,
+    })
+}
+
+/// Distils `train` with `method`, then scores the set on `test` with the standard protocol.
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// use dd_prelude::distill::{distill_and_evaluate, DmConfig};
+/// let px: Vec<f32> = (0..8 * 64).map(|i| ((i * 7) % 16) as f32 / 16.0).collect();
+/// let data = ImageSet::from_pixels("toy", [1, 8, 8], px, vec![0, 1, 0, 1, 0, 1, 0, 1], vec!["a".into(), "b".into()])?;
+/// let dm = DmConfig::new(1).with_iterations(2).with_width(4).with_depth(1).with_batch_real(4).with_progress(false);
+/// let out = distill_and_evaluate("toy", &dm, &data, &data, &EvalPreset::smoke().with_progress(false), &device())?;
+/// assert_eq!(out.report.accuracies.len(), 2);
+/// assert!(out.synthetic.accuracy.is_some());
+/// # Ok::<(), Error>(())
+/// ```
+pub fn distill_and_evaluate(
+    dataset: &str,
+    method: &dyn Distiller,
+    train: &ImageSet,
+    test: &ImageSet,
+    preset: &EvalPreset,
+    device: &Device,
+) -> Result<DistillOutcome> {
+    let mut run = method.start(train, device)?;
+    let left = method.iterations().saturating_sub(run.iterations());
+    run.steps(left)?;
+    score(
+        dataset,
+        run.synthetic(),
+        run.history().to_vec(),
+        test,
+        preset,
+        device,
+    )
+}
+
+/// The baseline every distilled set must beat: `ipc` random real images per class, scored
+/// with the same protocol (method name `Random real`).
+pub fn random_real(
+    dataset: &str,
+    ipc: usize,
+    seed: u64,
+    train: &ImageSet,
+    test: &ImageSet,
+    preset: &EvalPreset,
+    device: &Device,
+) -> Result<DistillOutcome> {
+    let sub = train.subset(&train.sample_per_class(ipc, seed));
+    let mut order: Vec<usize> = (0..sub.len()).collect();
+    order.sort_by_key(|&i| sub.labels()[i]);
+    let sub = sub.subset(&order);
+    let [c, h, w] = sub.image_shape();
+    let synthetic = SyntheticSet {
+        method: "Random real".into(),
+        source: train.name().to_string(),
+        shape: [c, h, w],
+        images: sub.images().to_vec(),
+        labels: sub.labels().to_vec(),
+        classes: sub.classes().to_vec(),
+        mean: sub.mean().to_vec(),
+        std: sub.std().to_vec(),
+        lr: None,
+        config: serde_json::json!({ "ipc": ipc, "seed": seed }),
+        iterations: 0,
+        seconds: 0.0,
+        accuracy: None,
+    };
+    score(dataset, synthetic, Vec::new(), test, preset, device)
+}
+
+/// A published test accuracy (%) with its source, from `shared/REFERENCE.md` section 2.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Published {
+    /// Accuracy in percent.
+    pub accuracy: f64,
+    /// Where it is published.
+    pub source: &'static str,
+}
+
+/// The published figure for `method` (`DC`, `DSA`, `DM`, `MTT`) on `dataset` (`MNIST`,
+/// `Fashion-MNIST`, `SVHN`, `CIFAR-10`, `CIFAR-100`) at `ipc` images per class, if any.
+///
+/// # Example
+/// ```
+/// use dd_prelude::distill::published;
+/// assert_eq!(published("DSA", "Fashion-MNIST", 10).unwrap().accuracy, 84.6);
+/// assert!(published("CAFE", "Fashion-MNIST", 10).is_none());
+/// ```
+pub fn published(method: &str, dataset: &str, ipc: usize) -> Option<Published> {
+    let col = match ipc {
+        1 => 0,
+        10 => 1,
+        50 => 2,
+        _ => return None,
+    };
+    let key = dataset.to_ascii_lowercase().replace(['-', ' ', '_'], "");
+    let (row, source): ([f64; 3], &'static str) = match (method, key.as_str()) {
+        ("DC", "mnist") => ([91.7, 97.4, 98.8], "DC paper (Zhao et al., ICLR 2021)"),
+        ("DC", "fashionmnist") => ([70.5, 82.3, 83.6], "DC paper (Zhao et al., ICLR 2021)"),
+        ("DC", "svhn") => ([31.2, 76.1, 82.3], "DC paper (Zhao et al., ICLR 2021)"),
+        ("DC", "cifar10") => ([28.3, 44.9, 53.9], "DC paper (Zhao et al., ICLR 2021)"),
+        ("DC", "cifar100") => ([12.8, 25.2, f64::NAN], "DC paper (Zhao et al., ICLR 2021)"),
+        ("DSA", "mnist") => ([88.7, 97.8, 99.2], "seed 002 Table I (DSA)"),
+        ("DSA", "fashionmnist") => ([70.6, 84.6, 88.7], "seed 002 Table I (DSA)"),
+        ("DSA", "svhn") => ([27.5, 79.2, 84.4], "seed 002 Table I (DSA)"),
+        ("DSA", "cifar10") => ([28.8, 52.1, 60.6], "seed 002 Table I (DSA)"),
+        ("DSA", "cifar100") => ([13.9, 32.3, f64::NAN], "seed 002 Table I (DSA)"),
+        ("DM", "cifar10") => ([26.0, 48.9, 63.0], "DM paper (Zhao & Bilen, WACV 2023)"),
+        ("DM", "cifar100") => ([11.4, 29.7, 43.6], "DM paper (Zhao & Bilen, WACV 2023)"),
+        ("MTT", "cifar10") => (
+            [46.3, 65.3, 71.6],
+            "MTT paper (Cazenavette et al., CVPR 2022)",
+        ),
+        ("MTT", "cifar100") => (
+            [24.3, 40.1, 47.7],
+            "MTT paper (Cazenavette et al., CVPR 2022)",
+        ),
+        _ => return None,
+    };
+    let accuracy = row[col];
+    (!accuracy.is_nan()).then_some(Published { accuracy, source })
+}
+
+/// One table: every outcome (method, images per class, measured accuracy ± std, networks,
+/// distillation and scoring time) beside the published figure for the same method, data set
+/// and size (labelled as published, with its source).
+///
+/// # Example
+/// ```
+/// use dd_prelude::distill::comparison_table;
+/// let t = comparison_table("empty", &[]).unwrap();
+/// assert_eq!(t.frame().height(), 0);
+/// ```
+pub fn comparison_table(title: &str, outcomes: &[DistillOutcome]) -> Result<Table> {
+    let pubs: Vec<Option<Published>> = outcomes
+        .iter()
+        .map(|o| published(&o.synthetic.method, &o.dataset, o.ipc()))
+        .collect();
+    let frame = DataFrame::new_infer_height(vec![
+        Column::new(
+            "data set".into(),
+            outcomes
+                .iter()
+                .map(|o| o.dataset.clone())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "method".into(),
+            outcomes
+                .iter()
+                .map(|o| o.synthetic.method.clone())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "images per class".into(),
+            outcomes.iter().map(|o| o.ipc() as u32).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "test accuracy % (this run)".into(),
+            outcomes
+                .iter()
+                .map(|o| o.report.mean_pct())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "std".into(),
+            outcomes
+                .iter()
+                .map(|o| o.report.std_pct())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "networks".into(),
+            outcomes
+                .iter()
+                .map(|o| o.report.accuracies.len() as u32)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "iterations".into(),
+            outcomes
+                .iter()
+                .map(|o| o.synthetic.iterations as u32)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "distill s".into(),
+            outcomes
+                .iter()
+                .map(|o| o.synthetic.seconds)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "score s".into(),
+            outcomes
+                .iter()
+                .map(|o| o.report.seconds)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "published %".into(),
+            pubs.iter()
+                .map(|p| p.map(|p| p.accuracy))
+                .collect::<Vec<Option<f64>>>(),
+        ),
+        Column::new(
+            "published in".into(),
+            pubs.iter()
+                .map(|p| p.map_or("-", |p| p.source).to_string())
+                .collect::<Vec<_>>(),
+        ),
+    ])
+    .map_err(|e| Error::Render {
+        what: "distillation table",
+        reason: e.to_string(),
+    })?;
+    Ok(Table::new(title, frame))
+}

@@ -1,0 +1,382 @@
+//! The distilled set ([`SyntheticSet`]) and its artefact: a safetensors file plus a JSON
+//! manifest, both written atomically.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::data::ImageSet;
+use crate::error::{Error, Result};
+use crate::show::{Png, ShowImages};
+
+/// A distilled image set: normalised images grouped by class, their labels, class names, the
+/// normalisation statistics of the source set, the learned step size (if the method learns
+/// one) and its provenance.
+///
+/// # Example
+/// ```
+/// use dd_prelude::distill::SyntheticSet;
+/// let syn = SyntheticSet::new("DM", "toy", [1, 2, 2], vec![0.0; 8], vec![0, 1],
+///                             vec!["a".into(), "b".into()], vec![0.5], vec![0.25])?;
+/// assert_eq!(syn.to_image_set()?.len(), 2);
+/// assert_eq!(syn.images_per_class(), 1);
+/// # Ok::<(), dd_prelude::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyntheticSet {
+    /// Method that produced the set (`DC`, `DSA`, `DM`, `CAFE`, ...).
+    pub method: String,
+    /// Name of the real set it was distilled from.
+    pub source: String,
+    /// `[channels, height, width]`.
+    pub shape: [usize; 3],
+    /// Normalised values, `N*C*H*W` row-major.
+    #[serde(skip)]
+    pub images: Vec<f32>,
+    /// One label per image.
+    #[serde(skip)]
+    pub labels: Vec<usize>,
+    /// Class names, indexed by label.
+    pub classes: Vec<String>,
+    /// Per-channel mean of the source set's normalisation.
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation of the source set's normalisation.
+    pub std: Vec<f32>,
+    /// Learned step size, for methods that learn one (MTT, SLDD).
+    pub lr: Option<f32>,
+    /// The method's configuration as JSON (hyper-parameters, seed).
+    pub config: serde_json::Value,
+    /// Outer iterations run.
+    pub iterations: usize,
+    /// Wall-clock seconds of distillation.
+    pub seconds: f64,
+    /// Accuracy measured for this set, when it was scored.
+    pub accuracy: Option<Accuracy>,
+}
+
+/// A measured accuracy of a distilled set (mean and std over freshly trained networks).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Accuracy {
+    /// Mean test accuracy in `[0, 1]`.
+    pub mean: f64,
+    /// Standard deviation over the networks.
+    pub std: f64,
+    /// Networks trained.
+    pub models: usize,
+    /// The protocol (preset name, epochs, ...).
+    pub protocol: String,
+}
+
+/// The manifest written beside the tensors.
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    format: String,
+    tensors: String,
+    images: usize,
+    #[serde(flatten)]
+    set: SyntheticSet,
+}
+
+const FORMAT: &str = "dd-prelude synthetic set v1";
+
+impl SyntheticSet {
+    /// A set with empty provenance (config `null`, no iterations, no accuracy).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        method: impl Into<String>,
+        source: impl Into<String>,
+        shape: [usize; 3],
+        images: Vec<f32>,
+        labels: Vec<usize>,
+        classes: Vec<String>,
+        mean: Vec<f32>,
+        std: Vec<f32>,
+    ) -> Result<Self> {
+        let set = SyntheticSet {
+            method: method.into(),
+            source: source.into(),
+            shape,
+            images,
+            labels,
+            classes,
+            mean,
+            std,
+            lr: None,
+            config: serde_json::Value::Null,
+            iterations: 0,
+            seconds: 0.0,
+            accuracy: None,
+        };
+        set.to_image_set()?;
+        Ok(set)
+    }
+
+    /// Number of images.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether the set holds no image.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Images per class (of the largest class).
+    pub fn images_per_class(&self) -> usize {
+        let mut counts = vec![0usize; self.classes.len()];
+        for &l in &self.labels {
+            counts[l] += 1;
+        }
+        counts.into_iter().max().unwrap_or(0)
+    }
+
+    /// The set as an [`ImageSet`] (for `fit`, the evaluation protocol, grids).
+    pub fn to_image_set(&self) -> Result<ImageSet> {
+        ImageSet::from_normalized(
+            format!(
+                "{} synthetic ({} per class)",
+                self.method,
+                self.images_per_class()
+            ),
+            self.shape,
+            self.images.clone(),
+            self.labels.clone(),
+            self.classes.clone(),
+            self.mean.clone(),
+            self.std.clone(),
+        )
+    }
+
+    /// Records a measured accuracy (saved in the manifest).
+    pub fn with_accuracy(mut self, accuracy: Accuracy) -> Self {
+        self.accuracy = Some(accuracy);
+        self
+    }
+
+    /// A class-by-class grid (`per_class` images per row, class names on the left).
+    pub fn show_grid(&self, per_class: usize) -> Result<Png> {
+        self.to_image_set()?.show_grid(per_class)
+    }
+
+    /// Shows the class-by-class grid in a notebook.
+    pub fn evcxr_display(&self) {
+        match self.show_grid(self.images_per_class().min(10)) {
+            Ok(png) => png.evcxr_display(),
+            Err(e) => println!("{self}\n(grid not rendered: {e})"),
+        }
+    }
+
+    /// Writes `<path>.safetensors` (tensors `images` f32 `[n, c, h, w]`, `labels` i64 `[n]`,
+    /// and `lr` f32 `[1]` when learned) and `<path>.json` (the manifest: method,
+    /// hyper-parameters, source, seed, iterations, time, accuracy, class names,
+    /// normalisation), each through a temporary file and a rename, so a crash never leaves a
+    /// half-written artefact. Returns the safetensors path.
+    ///
+    /// Load it in PyTorch with `safetensors.torch.load_file(path)`.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::distill::SyntheticSet;
+    /// let syn = SyntheticSet::new("DM", "toy", [1, 1, 2], vec![0.0, 1.0, 2.0, 3.0], vec![0, 1],
+    ///                             vec!["a".into(), "b".into()], vec![0.0], vec![1.0])?;
+    /// let dir = std::env::temp_dir().join(format!("dd-doc-{}", std::process::id()));
+    /// let file = syn.save(dir.join("toy"))?;
+    /// assert_eq!(SyntheticSet::load(&file)?, syn);
+    /// # std::fs::remove_dir_all(dir).ok();
+    /// # Ok::<(), dd_prelude::Error>(())
+    /// ```
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<PathBuf> {
+        let base = strip_ext(path.as_ref());
+        let tensors_path = base.with_extension("safetensors");
+        let manifest_path = base.with_extension("json");
+        if let Some(dir) = base.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+                path: dir.into(),
+                source,
+            })?;
+        }
+        let [c, h, w] = self.shape;
+        let labels: Vec<i64> = self.labels.iter().map(|&l| l as i64).collect();
+        let mut entries = vec![
+            (
+                "images".to_string(),
+                Dtype::F32,
+                vec![self.len(), c, h, w],
+                f32_bytes(&self.images),
+            ),
+            (
+                "labels".to_string(),
+                Dtype::I64,
+                vec![self.len()],
+                i64_bytes(&labels),
+            ),
+        ];
+        if let Some(lr) = self.lr {
+            entries.push(("lr".to_string(), Dtype::F32, vec![1], f32_bytes(&[lr])));
+        }
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), FORMAT.to_string());
+        meta.insert("method".to_string(), self.method.clone());
+        let bytes = serialize(&entries, meta, &tensors_path)?;
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            tensors: tensors_path
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            images: self.len(),
+            set: self.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&manifest)
+            .map_err(|e| Error::data(&manifest_path, format!("manifest not serialisable: {e}")))?;
+        write_atomic(&tensors_path, &bytes)?;
+        write_atomic(&manifest_path, &json)?;
+        Ok(tensors_path)
+    }
+
+    /// Reads a set written by [`SyntheticSet::save`] (give the `.safetensors`, the `.json`
+    /// or the common stem).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let base = strip_ext(path.as_ref());
+        let tensors_path = base.with_extension("safetensors");
+        let manifest_path = base.with_extension("json");
+        let json = std::fs::read(&manifest_path)
+            .map_err(|e| Error::data(&manifest_path, e.to_string()))?;
+        let manifest: Manifest = serde_json::from_slice(&json)
+            .map_err(|e| Error::data(&manifest_path, format!("not a dd-prelude manifest: {e}")))?;
+        let bytes =
+            std::fs::read(&tensors_path).map_err(|e| Error::data(&tensors_path, e.to_string()))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| Error::data(&tensors_path, format!("not a safetensors file: {e}")))?;
+        let mut set = manifest.set;
+        set.images = read_f32(&st, "images", &tensors_path)?;
+        set.labels = read_i64(&st, "labels", &tensors_path)?
+            .into_iter()
+            .map(|l| l as usize)
+            .collect();
+        set.lr = match st.tensor("lr") {
+            Ok(_) => read_f32(&st, "lr", &tensors_path)?.first().copied(),
+            Err(_) => None,
+        };
+        set.to_image_set()?;
+        Ok(set)
+    }
+}
+
+impl fmt::Display for SyntheticSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [c, h, w] = self.shape;
+        write!(
+            f,
+            "{} synthetic set of {}: {} images {}x{}x{} ({} per class), {} iterations in {}",
+            self.method,
+            self.source,
+            self.len(),
+            c,
+            h,
+            w,
+            self.images_per_class(),
+            self.iterations,
+            crate::format_secs(self.seconds)
+        )?;
+        if let Some(lr) = self.lr {
+            write!(f, ", learned lr {lr:.4}")?;
+        }
+        if let Some(a) = &self.accuracy {
+            write!(
+                f,
+                ", accuracy {:.2} ± {:.2}% ({})",
+                a.mean * 100.0,
+                a.std * 100.0,
+                a.protocol
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// `a/b.safetensors` or `a/b.json` to `a/b`; anything else unchanged.
+fn strip_ext(p: &Path) -> PathBuf {
+    match p.extension().and_then(|e| e.to_str()) {
+        Some("safetensors") | Some("json") => p.with_extension(""),
+        _ => p.to_path_buf(),
+    }
+}
+
+pub(crate) fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn i64_bytes(v: &[i64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Serialises named tensors `(name, dtype, shape, little-endian bytes)` with string metadata.
+pub(crate) fn serialize(
+    entries: &[(String, Dtype, Vec<usize>, Vec<u8>)],
+    meta: HashMap<String, String>,
+    path: &Path,
+) -> Result<Vec<u8>> {
+    let views = entries
+        .iter()
+        .map(|(name, dtype, shape, bytes)| {
+            TensorView::new(*dtype, shape.clone(), bytes).map(|v| (name.clone(), v))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::data(path, format!("tensor layout: {e}")))?;
+    safetensors::tensor::serialize(views, Some(meta))
+        .map_err(|e| Error::data(path, format!("safetensors: {e}")))
+}
+
+/// Writes `bytes` to a temporary file beside `path`, then renames it over `path`.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp{}",
+        path.extension().and_then(|e| e.to_str()).unwrap_or(""),
+        std::process::id()
+    ));
+    let io = |source| Error::Io {
+        path: tmp.clone(),
+        source,
+    };
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
+        path: path.into(),
+        source,
+    })
+}
+
+pub(crate) fn read_f32(st: &SafeTensors<'_>, name: &str, path: &Path) -> Result<Vec<f32>> {
+    let t = st
+        .tensor(name)
+        .map_err(|e| Error::data(path, format!("tensor `{name}`: {e}")))?;
+    if t.dtype() != Dtype::F32 {
+        return Err(Error::data(
+            path,
+            format!("tensor `{name}` is {:?}, expected F32", t.dtype()),
+        ));
+    }
+    Ok(t.data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect())
+}
+
+fn read_i64(st: &SafeTensors<'_>, name: &str, path: &Path) -> Result<Vec<i64>> {
+    let t = st
+        .tensor(name)
+        .map_err(|e| Error::data(path, format!("tensor `{name}`: {e}")))?;
+    if t.dtype() != Dtype::I64 {
+        return Err(Error::data(
+            path,
+            format!("tensor `{name}` is {:?}, expected I64", t.dtype()),
+        ));
+    }
+    Ok(t.data()
+        .chunks_exact(8)
+        .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
+        .collect())
+}
