@@ -163,16 +163,19 @@ impl CoresetKdPlan {
 
 /// One training run of the experiment, for [`CoresetKdPlan::results_table`] and
 /// [`CoresetKdPlan::curves`].
-#[derive(Debug, Clone, Copy)]
-pub struct KdRun<'a> {
+///
+/// It owns a copy of the run's history (a few rows per epoch), so a notebook can keep a list
+/// of runs in a variable across cells: evcxr cannot persist a value that borrows.
+#[derive(Debug, Clone)]
+pub struct KdRun {
     /// The scenario, as seed 000's tables name it (`"Student (KD)"`).
-    pub scenario: &'a str,
+    pub scenario: &'static str,
     /// What it trained on (`"Coreset, with augment + KD"`).
-    pub data: &'a str,
+    pub data: &'static str,
     /// Training images.
     pub images: usize,
     /// Its history, with a test accuracy per epoch ([`crate::TestEachEpoch`]).
-    pub history: &'a History,
+    pub history: History,
 }
 
 /// Seed 000's published figures for its four runs (Tables II and III), in order: teacher,
@@ -196,12 +199,12 @@ impl CoresetKdPlan {
     /// use dd_prelude::*;
     /// let mut h = History::default();
     /// h.push(EpochRecord { epoch: 1, loss: 1.0, lr: 0.01, seconds: 2.0, images_per_second: 5.0, test_accuracy: Some(0.8) });
-    /// let run = KdRun { scenario: "Teacher (Baseline)", data: "Full data", images: 10, history: &h };
+    /// let run = KdRun { scenario: "Teacher (Baseline)", data: "Full data", images: 10, history: h };
     /// let t = CoresetKdPlan::for_scale(Scale::Smoke).results_table("toy", &[run])?;
     /// assert!(t.to_html().contains("83.58"));
     /// # Ok::<(), Error>(())
     /// ```
-    pub fn results_table(&self, dataset: &str, runs: &[KdRun<'_>]) -> Result<Table> {
+    pub fn results_table(&self, dataset: &str, runs: &[KdRun]) -> Result<Table> {
         let teacher_secs = runs
             .first()
             .map(|r| r.history.seconds_per_epoch())
@@ -296,7 +299,7 @@ impl CoresetKdPlan {
     }
 
     /// Test accuracy per epoch of each run, one line each.
-    pub fn curves(&self, runs: &[KdRun<'_>]) -> Result<Png> {
+    pub fn curves(&self, runs: &[KdRun]) -> Result<Png> {
         let mut plot = LinePlot::new("Test accuracy per epoch", "epoch", "test accuracy %");
         for r in runs {
             let points = r
