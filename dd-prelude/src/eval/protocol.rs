@@ -75,6 +75,10 @@ pub struct EvalPreset {
     /// Augmentation of every training batch.
     #[config(default = "Augment::None")]
     pub augment: Augment,
+    /// Width of the ConvNets [`evaluate`] trains (the DC protocol's is 128; a CPU-sized run
+    /// may score with the narrower network it distilled with).
+    #[config(default = 128)]
+    pub width: usize,
     /// Base seed: network `i` is initialised and shuffled under a seed derived from it and `i`.
     #[config(default = 0)]
     pub seed: u64,
@@ -134,6 +138,7 @@ impl EvalPreset {
         const M: &str = "EvalPreset";
         ensure(self.models > 0, M, "models", || "must be at least 1".into())?;
         ensure(self.epochs > 0, M, "epochs", || "must be at least 1".into())?;
+        ensure(self.width > 0, M, "width", || "must be at least 1".into())?;
         ensure(self.batch_size > 0, M, "batch_size", || {
             "must be at least 1".into()
         })?;
@@ -337,8 +342,9 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
-/// Scores `train` with the DC ConvNet (width 128, depth 3, instance norm, average pooling):
-/// trains `preset.models` fresh networks on it and tests each on `test`.
+/// Scores `train` with the DC ConvNet (depth 3, instance norm, average pooling, width
+/// `preset.width`: 128 in the papers' protocols): trains `preset.models` fresh networks on it
+/// and tests each on `test`.
 ///
 /// # Example
 /// ```
@@ -357,8 +363,10 @@ pub fn evaluate(
     device: &Device,
 ) -> Result<EvalReport> {
     Arch::convnet().check_for(train)?;
-    let config = ConvNetConfig::for_set(train);
-    evaluate_model(|dev| config.init(dev), train, test, preset, device)
+    let config = ConvNetConfig::for_set(train).with_width(preset.width);
+    let mut report = evaluate_model(|dev| config.init(dev), train, test, preset, device)?;
+    report.arch = format!("ConvNetW{}", preset.width);
+    Ok(report)
 }
 
 /// Scores `train` with any architecture: `build` makes one fresh network (it is called once per
