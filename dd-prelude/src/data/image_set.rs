@@ -326,18 +326,6 @@ impl ImageSet {
     }
 }
 
-impl fmt::Display for ImageSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.summary())
-    }
-}
-
-impl fmt::Debug for ImageSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.summary())
-    }
-}
-
 impl fmt::Display for ImageSplits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "{}", self.train.summary())?;
@@ -408,3 +396,5 @@ fn channel_stats(pixels: &[f32], shape: [usize; 3]) -> (Vec<f32>, Vec<f32>) {
         .collect();
     (mean, std)
 }
+
+super::fmt_as_summary!(ImageSet);

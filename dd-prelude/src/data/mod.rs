@@ -19,6 +19,24 @@
 //! validates what it reads and returns an [`Error::Data`](crate::Error::Data) naming the file,
 //! the record and what is wrong.
 
+/// `Display` and `Debug` of a data set type print its one-line `summary()` (`Debug` too: the
+/// derived form would print every pixel).
+macro_rules! fmt_as_summary {
+    ($($t:ty),+) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.summary())
+            }
+        }
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.summary())
+            }
+        }
+    )+};
+}
+use fmt_as_summary;
+
 mod fashion_mnist;
 mod idx;
 mod image_set;

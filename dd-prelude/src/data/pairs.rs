@@ -1,7 +1,5 @@
 //! [`PairSet`]: images with one or more captions each (vision-language data), and its splits.
 
-use std::fmt;
-
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -386,30 +384,6 @@ impl PairSplits {
     }
 }
 
-impl fmt::Display for PairSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.summary())
-    }
-}
-
-impl fmt::Debug for PairSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.summary())
-    }
-}
-
-impl fmt::Display for PairSplits {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.summary())
-    }
-}
-
-impl fmt::Debug for PairSplits {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.summary())
-    }
-}
-
 /// Per-channel mean and standard deviation of `N*C*H*W` values in `[0, 1]`.
 pub(crate) fn channel_stats(pixels: &[f32], shape: [usize; 3]) -> (Vec<f32>, Vec<f32>) {
     let plane = (shape[1] * shape[2]).max(1);
@@ -435,3 +409,5 @@ pub(crate) fn channel_stats(pixels: &[f32], shape: [usize; 3]) -> (Vec<f32>, Vec
         .collect();
     (mean, std)
 }
+
+super::fmt_as_summary!(PairSet, PairSplits);

@@ -1,7 +1,6 @@
 //! [`SentenceSet`]: labelled sentences (text classification), and its splits.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use super::sampling;
 use crate::error::{Error, Result};
@@ -268,30 +267,6 @@ impl SentenceSplits {
     }
 }
 
-impl fmt::Display for SentenceSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.summary())
-    }
-}
-
-impl fmt::Debug for SentenceSet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.summary())
-    }
-}
-
-impl fmt::Display for SentenceSplits {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.summary())
-    }
-}
-
-impl fmt::Debug for SentenceSplits {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.summary())
-    }
-}
-
 /// `12808` as `12,808`.
 pub(crate) fn thousands(n: usize) -> String {
     let s = n.to_string();
@@ -304,3 +279,5 @@ pub(crate) fn thousands(n: usize) -> String {
     }
     out
 }
+
+super::fmt_as_summary!(SentenceSet, SentenceSplits);
