@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! nice cargo run --release -p dd-prelude --example bench_distill
-//! BENCH_WIDTH=128 BENCH_DM_ITERS=5 BENCH_DC_ITERS=5 BENCH_PYTHON=.venv-bench/bin/python ...
+//! BENCH_WIDTH=128 BENCH_DM_ITERS=5 BENCH_DC_ITERS=5 DD_BENCH_PYTHON=.venv-bench/bin/python ...
 //! ```
 
 use std::process::Command;
@@ -118,7 +118,8 @@ fn main() -> anyhow::Result<()> {
     );
 
     // --- the PyTorch reference, same run ---
-    let python = std::env::var("BENCH_PYTHON").unwrap_or_else(|_| ".venv-bench/bin/python".into());
+    let python =
+        std::env::var("DD_BENCH_PYTHON").unwrap_or_else(|_| ".venv-bench/bin/python".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/distill_reference.py");
     let out = Command::new(&python)
         .args([
