@@ -176,15 +176,7 @@ impl ImageSet {
 
     /// Image `i` back in `[0, 1]` pixel space (for display).
     pub fn pixels(&self, i: usize) -> Vec<f32> {
-        let plane = self.shape[1] * self.shape[2];
-        self.image(i)
-            .iter()
-            .enumerate()
-            .map(|(j, v)| {
-                let c = j / plane;
-                (v * self.std[c] + self.mean[c]).clamp(0.0, 1.0)
-            })
-            .collect()
+        denormalize(self.image(i), self.shape, &self.mean, &self.std)
     }
 
     fn per_image(&self) -> usize {
@@ -398,3 +390,17 @@ fn channel_stats(pixels: &[f32], shape: [usize; 3]) -> (Vec<f32>, Vec<f32>) {
 }
 
 super::fmt_as_summary!(ImageSet);
+
+/// A normalised `C x H x W` image back in `[0, 1]` pixel space: `v * std[c] + mean[c]`,
+/// clamped. Shared by every data set type that stores normalised images.
+pub(crate) fn denormalize(image: &[f32], shape: [usize; 3], mean: &[f32], std: &[f32]) -> Vec<f32> {
+    let plane = (shape[1] * shape[2]).max(1);
+    image
+        .iter()
+        .enumerate()
+        .map(|(j, v)| {
+            let c = j / plane;
+            (v * std[c] + mean[c]).clamp(0.0, 1.0)
+        })
+        .collect()
+}

@@ -202,15 +202,7 @@ impl PairSet {
 
     /// Image `i` back in `[0, 1]` pixel space (for display).
     pub fn pixels(&self, i: usize) -> Vec<f32> {
-        let plane = self.shape[1] * self.shape[2];
-        self.image(i)
-            .iter()
-            .enumerate()
-            .map(|(j, v)| {
-                let c = j / plane.max(1);
-                (v * self.std[c] + self.mean[c]).clamp(0.0, 1.0)
-            })
-            .collect()
+        super::image_set::denormalize(self.image(i), self.shape, &self.mean, &self.std)
     }
 
     /// The captions of image `i`.
