@@ -33,6 +33,11 @@ BENIGN_STDERR = re.compile(r"^$")
 # legitimately run for an hour; smoke cells take seconds.
 FIRST_CELL_TIMEOUT = int(os.environ.get("DD_NB_FIRST_CELL_TIMEOUT", "3600"))
 CELL_TIMEOUT = int(os.environ.get("DD_NB_CELL_TIMEOUT", "7200"))
+# evcxr_jupyter forwards the cell's stdout/stderr from a separate thread, so a line can reach
+# iopub *after* the cell's idle status (an `Err` from `?` is one stderr line printed just before
+# the cell ends: CI once lost it this way on a loaded machine). After each cell we keep
+# listening until iopub has been quiet this long.
+LATE_OUTPUT_QUIET_SECONDS = float(os.environ.get("DD_NB_LATE_OUTPUT_SECONDS", "1.5"))
 
 
 @dataclass
@@ -71,6 +76,32 @@ def cell_problems(index: int, cell) -> list[str]:
     return found
 
 
+async def _collect_late_output(client: NotebookClient, cell, index: int) -> None:
+    from queue import Empty
+
+    from nbclient.util import ensure_async
+
+    while True:
+        try:
+            msg = await ensure_async(client.kc.iopub_channel.get_msg(timeout=LATE_OUTPUT_QUIET_SECONDS))
+        except Empty:
+            return
+        if msg["msg_type"] in ("stream", "display_data", "error"):
+            client.process_message(msg, cell, index)
+
+
+def collect_late_output(client: NotebookClient, cell, index: int) -> None:
+    """Adds to `cell` the output that reaches iopub after the cell's idle status.
+
+    Between our cells the kernel runs nothing else, so any output arriving now still belongs to
+    the cell just executed (evcxr tags it with the latest execute request). nbclient itself would
+    drop it: it only keeps messages whose parent is the request it is waiting on.
+    """
+    from nbclient.util import run_sync
+
+    run_sync(_collect_late_output)(client, cell, index)
+
+
 def execute(path: str | Path, scale: str = "smoke", kernel: str = KERNEL, quiet: bool = False) -> Run:
     """Executes the notebook at `path` with DD_SCALE=`scale`, cell by cell."""
     path = Path(path)
@@ -101,6 +132,7 @@ def execute(path: str | Path, scale: str = "smoke", kernel: str = KERNEL, quiet:
                 run.problems.append(f"cell {index}: {exc}")
             except Exception as exc:  # timeouts, a dead kernel
                 run.problems.append(f"cell {index}: {type(exc).__name__}: {exc}")
+            collect_late_output(client, cell, index)
             seconds = time.time() - started
             run.cell_seconds.append((index, seconds))
             if not quiet:

@@ -31,6 +31,14 @@ def test_an_err_through_question_mark_fails_the_notebook():
     assert any("invalid digit" in p for p in run.problems), run.problems
 
 
+def test_stderr_that_arrives_after_the_cell_ends_still_fails_it():
+    # evcxr forwards output from another thread: an Err's message can reach iopub after the
+    # cell's idle status (CI lost one that way). The runner must keep listening.
+    run = execute(FIXTURES / "late_stderr.ipynb", quiet=True)
+    assert not run.ok, "stderr written after the idle status must still fail the cell"
+    assert any("late failure" in p for p in run.problems), run.problems
+
+
 def test_a_clean_cell_passes():
     run = execute(FIXTURES / "ok.ipynb", quiet=True)
     assert run.ok, run.problems
