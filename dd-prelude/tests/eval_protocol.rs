@@ -100,6 +100,7 @@ fn presets_follow_the_reference_protocols() {
     assert_eq!(dc.schedule, Schedule::StepAtHalf);
     assert_eq!(dc.augment, Augment::None);
     assert_eq!(EvalPreset::dsa().epochs, 1000);
+    assert_eq!(EvalPreset::dsa().augment, Augment::Dsa);
     assert_eq!(EvalPreset::dm().models, 20);
     assert_eq!(EvalPreset::quick().models, 5);
     let f = EvalPreset::quick().with_seed(3).fit_config(2);

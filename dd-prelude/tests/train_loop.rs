@@ -94,3 +94,39 @@ fn scale_reads_dd_scale_values() {
     assert!("fast".parse::<Scale>().is_err());
     assert_eq!(TourPlan::for_scale(Scale::Cpu).train_images, 10_000);
 }
+
+#[test]
+fn dsa_augmentation_keeps_labels_and_shape_and_is_seeded() {
+    use rand::SeedableRng;
+    let px: Vec<f32> = (0..4 * 64).map(|i| ((i * 37) % 17) as f32 / 17.0).collect();
+    let set = ImageSet::from_pixels(
+        "t",
+        [1, 8, 8],
+        px,
+        vec![0, 1, 2, 1],
+        vec!["a".into(), "b".into(), "c".into()],
+    )
+    .unwrap();
+    let dev = device();
+    let idx = [3, 0, 2];
+    let (plain, _) =
+        Augment::None.batch(&set, &idx, &mut rand::rngs::StdRng::seed_from_u64(0), &dev);
+    let plain = plain.into_data().try_to_vec::<f32>().unwrap();
+    let draw = |seed| {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let (x, y) = Augment::Dsa.batch(&set, &idx, &mut rng, &dev);
+        assert_eq!(x.dims(), [3, 1, 8, 8]);
+        assert_eq!(
+            y.into_data().convert::<i64>().try_to_vec::<i64>().unwrap(),
+            vec![1, 0, 2]
+        );
+        x.into_data().try_to_vec::<f32>().unwrap()
+    };
+    assert_eq!(draw(5), draw(5), "same seed, same augmentation");
+    let changed = (0..10).filter(|&s| draw(s) != plain).count();
+    assert!(
+        changed >= 8,
+        "only {changed} of 10 draws changed the images"
+    );
+    assert!((0..10).all(|s| draw(s).iter().all(|v| v.is_finite())));
+}

@@ -27,15 +27,14 @@ use crate::train::{Augment, FitConfig, Schedule, fit};
 /// | preset | models | epochs | augmentation | source |
 /// |---|---|---|---|---|
 /// | [`EvalPreset::dc`] | 20 | 300 | none | DC (Zhao et al., ICLR 2021) |
-/// | [`EvalPreset::dsa`] | 20 | 1000 | crop (pad 4) + flip | DSA (Zhao & Bilen, ICML 2021) |
-/// | [`EvalPreset::dm`] | 20 | 1000 | crop (pad 4) + flip | DM (Zhao & Bilen, WACV 2023) |
+/// | [`EvalPreset::dsa`] | 20 | 1000 | DSA ([`Augment::Dsa`]) | DSA (Zhao & Bilen, ICML 2021) |
+/// | [`EvalPreset::dm`] | 20 | 1000 | DSA ([`Augment::Dsa`]) | DM (Zhao & Bilen, WACV 2023) |
 /// | [`EvalPreset::quick`] | 5 | 100 | none | the reference code's quick runs use 5 models; 100 epochs fits a CPU |
 /// | [`EvalPreset::smoke`] | 2 | 2 | none | tests only |
 ///
-/// DSA and DM augment every evaluation batch with DSA's differentiable colour, crop, cutout,
-/// flip, scale and rotate; the training loop offers random crop and flip
-/// ([`Augment::CropFlip`]), which those presets use instead (crop padding 4 px = 1/8 of a
-/// 32 px image, DSA's crop ratio). The reference divides the rate after epoch `E/2 + 1` of
+/// DSA and DM augment every evaluation batch with DSA's colour, crop, cutout, flip, scale and
+/// rotate (one family per batch, parameters per image, as the reference's `DiffAugment` with
+/// `seed=-1`): [`Augment::Dsa`]. The reference divides the rate after epoch `E/2 + 1` of
 /// `E + 1` epochs; [`Schedule::StepAtHalf`] divides it after `E/2` of `E`.
 ///
 /// # Example
@@ -93,12 +92,12 @@ impl EvalPreset {
         Self::new().with_name("dc".into())
     }
 
-    /// DSA's protocol: 20 networks, 1000 epochs, augmented batches (crop and flip here).
+    /// DSA's protocol: 20 networks, 1000 epochs, every batch DSA-augmented.
     pub fn dsa() -> Self {
         Self::new()
             .with_name("dsa".into())
             .with_epochs(1000)
-            .with_augment(Augment::CropFlip { pad: 4 })
+            .with_augment(Augment::Dsa)
     }
 
     /// DM's protocol: as DSA's (20 networks, 1000 epochs, augmented batches).

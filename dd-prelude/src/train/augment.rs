@@ -4,6 +4,7 @@ use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::ImageSet;
+use crate::distill::DiffAugConfig;
 
 /// Standard augmentation applied to training batches on the host.
 ///
@@ -23,6 +24,11 @@ pub enum Augment {
         /// Padding on each side before cropping back to the original size.
         pad: usize,
     },
+    /// DSA's augmentation with its reference parameters, each image with its own draw of one
+    /// family per batch (colour, crop, cutout, flip, scale or rotate): what the DSA and DM
+    /// papers' evaluation protocol trains every network with
+    /// ([`crate::distill::DiffAugConfig::augment_batch`]).
+    Dsa,
 }
 
 impl Augment {
@@ -36,6 +42,10 @@ impl Augment {
     ) -> (Tensor<4>, Tensor<1, Int>) {
         match *self {
             Augment::None => data.batch(indices, device),
+            Augment::Dsa => {
+                let (images, labels) = data.batch(indices, device);
+                (DiffAugConfig::new().augment_batch(images, rng), labels)
+            }
             Augment::CropFlip { pad } => {
                 let [c, h, w] = data.image_shape();
                 let mut values = Vec::with_capacity(indices.len() * c * h * w);
