@@ -360,6 +360,15 @@ fn a_resumed_run_equals_the_uninterrupted_one() {
         .distill(&data, &dev)
         .unwrap();
     assert_eq!(done.iterations, 4);
+    // A copy of the checkpoint elsewhere, written every 5 iterations instead, still resumes.
+    let moved = tmp("dsa-resume-moved.safetensors");
+    std::fs::copy(&ckpt, &moved).unwrap();
+    let elsewhere = with_ckpt
+        .clone()
+        .with_checkpoint(Some(moved.to_string_lossy().into_owned()))
+        .with_checkpoint_every(5);
+    assert_eq!(elsewhere.start(&data, &dev).unwrap().iterations(), 4);
+    std::fs::remove_file(&moved).ok();
     // Another config refuses the checkpoint.
     let other = with_ckpt.with_lr_images(0.5);
     assert_eq!(field(other.start(&data, &dev).err().unwrap()), "checkpoint");

@@ -255,6 +255,19 @@ pub(crate) fn mix(seed: u64, stream: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// What identifies a run in a checkpoint: its config without the keys that do not change the
+/// images it produces (progress printing, the planned number of iterations, where and how
+/// often checkpoints are written), so a checkpoint can be extended, moved or copied and still
+/// resumed. Applied to stored configs too, which older checkpoints wrote with those keys.
+fn run_identity(mut config: serde_json::Value) -> serde_json::Value {
+    if let Some(o) = config.as_object_mut() {
+        for key in ["progress", "iterations", "checkpoint", "checkpoint_every"] {
+            o.remove(key);
+        }
+    }
+    config
+}
+
 /// Starts (or resumes from `common.checkpoint`) a run of `method` on `data`.
 pub(crate) fn start<M: Method + 'static>(
     method: M,
@@ -289,19 +302,16 @@ pub(crate) fn start<M: Method + 'static>(
 }
 
 impl<M: Method> Outer<M> {
-    /// The config and the data as compared on resume (progress printing and the planned
-    /// number of iterations do not matter).
-    fn fingerprint(&self) -> String {
+    /// The config and the data as compared on resume (see [`run_identity`]).
+    fn fingerprint(&self) -> serde_json::Value {
         let mut v = self.method.config_json();
         if let Some(o) = v.as_object_mut() {
-            o.remove("progress");
-            o.remove("iterations");
             o.insert(
                 "data".into(),
                 serde_json::json!([self.real.name, self.real.shape, self.real.classes.len()]),
             );
         }
-        v.to_string()
+        run_identity(v)
     }
 
     fn save_checkpoint(&self, path: &Path) -> Result<()> {
@@ -336,7 +346,7 @@ impl<M: Method> Outer<M> {
         ];
         let mut meta = HashMap::new();
         meta.insert("method".into(), self.method.name().to_string());
-        meta.insert("config".into(), self.fingerprint());
+        meta.insert("config".into(), self.fingerprint().to_string());
         meta.insert("iteration".into(), self.it.to_string());
         meta.insert("seconds".into(), self.seconds.to_string());
         meta.insert(
@@ -363,7 +373,8 @@ impl<M: Method> Outer<M> {
                 .cloned()
                 .ok_or_else(|| Error::data(path, format!("checkpoint lacks `{k}`")))
         };
-        if get("method")? != self.method.name() || get("config")? != self.fingerprint() {
+        let stored = serde_json::from_str(&get("config")?).map(run_identity).ok();
+        if get("method")? != self.method.name() || stored != Some(self.fingerprint()) {
             return Err(Error::config(
                 self.method.name(),
                 "checkpoint",
