@@ -20,10 +20,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from nbclient.util import ensure_async, run_sync
 
 KERNEL = "dd-rust"
 # stderr lines known to be harmless (none so far). Everything else on stderr fails the cell.
@@ -77,10 +79,6 @@ def cell_problems(index: int, cell) -> list[str]:
 
 
 async def _collect_late_output(client: NotebookClient, cell, index: int) -> None:
-    from queue import Empty
-
-    from nbclient.util import ensure_async
-
     while True:
         try:
             msg = await ensure_async(client.kc.iopub_channel.get_msg(timeout=LATE_OUTPUT_QUIET_SECONDS))
@@ -97,8 +95,6 @@ def collect_late_output(client: NotebookClient, cell, index: int) -> None:
     the cell just executed (evcxr tags it with the latest execute request). nbclient itself would
     drop it: it only keeps messages whose parent is the request it is waiting on.
     """
-    from nbclient.util import run_sync
-
     run_sync(_collect_late_output)(client, cell, index)
 
 

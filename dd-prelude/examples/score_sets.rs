@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Every protocol is [`EvalPreset::quick`] with the epochs, augmentation (`none`, `dsa`,
-//! `cropflip`) and ConvNet width given; test images are a class-stratified subset, as in
+//! `flip`, `cropN`: see `Augment`'s `FromStr`) and ConvNet width given; test images are a class-stratified subset, as in
 //! `notebooks/20-image-distillation.ipynb`.
 
 use dd_prelude::distill::SyntheticSet;
@@ -29,17 +29,6 @@ fn number(name: &str, default: usize) -> anyhow::Result<usize> {
         .parse()?)
 }
 
-fn augment(name: &str) -> anyhow::Result<Augment> {
-    match name {
-        "none" => Ok(Augment::None),
-        "dsa" => Ok(Augment::Dsa),
-        "cropflip" => Ok(Augment::CropFlip { pad: 4 }),
-        other => {
-            anyhow::bail!("SCORE_AUGMENT: unknown augmentation `{other}` (none, dsa, cropflip)")
-        }
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     let manifests: Vec<String> = std::env::args().skip(1).collect();
     anyhow::ensure!(!manifests.is_empty(), "usage: score_sets <set.json>...");
@@ -55,7 +44,7 @@ fn main() -> anyhow::Result<()> {
             let preset = EvalPreset::quick()
                 .with_models(models)
                 .with_epochs(epochs.parse()?)
-                .with_augment(augment(&aug)?)
+                .with_augment(aug.parse()?)
                 .with_width(width)
                 .with_progress(false);
             for path in &manifests {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::ImageSet;
 use crate::distill::DiffAugConfig;
+use crate::error::{Error, Result};
 
 /// Standard augmentation applied to training batches on the host.
 ///
@@ -61,6 +62,36 @@ impl Augment {
                 let labels = Tensor::from_data(TensorData::new(labels, [indices.len()]), device);
                 (images, labels)
             }
+        }
+    }
+}
+
+/// Parses `none`, `flip` (flip only), `cropN` (crop with `N` px of padding + flip) and `dsa`.
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// assert_eq!("crop4".parse::<Augment>()?, Augment::CropFlip { pad: 4 });
+/// assert_eq!("flip".parse::<Augment>()?, Augment::CropFlip { pad: 0 });
+/// assert_eq!("dsa".parse::<Augment>()?, Augment::Dsa);
+/// assert!("blur".parse::<Augment>().is_err());
+/// # Ok::<(), Error>(())
+/// ```
+impl std::str::FromStr for Augment {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let name = s.trim().to_ascii_lowercase();
+        let pad = name.strip_prefix("crop").and_then(|n| n.parse().ok());
+        match (name.as_str(), pad) {
+            ("none", _) => Ok(Augment::None),
+            ("flip", _) => Ok(Augment::CropFlip { pad: 0 }),
+            ("dsa", _) => Ok(Augment::Dsa),
+            (_, Some(pad)) => Ok(Augment::CropFlip { pad }),
+            (other, None) => Err(Error::config(
+                "Augment",
+                "name",
+                format!("is `{other}`; valid names are none, flip, cropN (N px of padding), dsa"),
+            )),
         }
     }
 }
