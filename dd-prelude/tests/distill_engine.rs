@@ -10,7 +10,7 @@ use dd_prelude::distill::engine::ops::{
     AvgPool2Op, Conv2dOp, InstanceNormOp, LinearOp, ReluOp, SoftmaxCrossEntropyOp, one_hot,
 };
 use dd_prelude::*;
-use distill_common::{assert_close, randn};
+use distill_common::{assert_close, randn, seeded};
 
 /// `sum(y * dy)` for a constant random `dy`: its autodiff gradient is the vector-Jacobian
 /// product the explicit backward must reproduce.
@@ -21,7 +21,7 @@ fn probe<const D: usize>(y: Tensor<D>, dy: &Tensor<D>) -> Tensor<1> {
 #[test]
 fn conv2d_backward_equals_autodiff() {
     let dev = device();
-    dev.seed(11);
+    let _serial = seeded(&dev, 11);
     for padding in [1, 0] {
         let x = randn([2, 3, 6, 5], &dev).autodiff().require_grad();
         let w = randn([4, 3, 3, 3], &dev).autodiff().require_grad();
@@ -40,7 +40,7 @@ fn conv2d_backward_equals_autodiff() {
 #[test]
 fn instance_norm_backward_equals_autodiff() {
     let dev = device();
-    dev.seed(12);
+    let _serial = seeded(&dev, 12);
     let x = randn([3, 4, 5, 5], &dev)
         .mul_scalar(2.0)
         .add_scalar(0.5)
@@ -68,7 +68,7 @@ fn instance_norm_backward_equals_autodiff() {
 #[test]
 fn relu_backward_equals_autodiff() {
     let dev = device();
-    dev.seed(13);
+    let _serial = seeded(&dev, 13);
     let x = randn([2, 3, 4, 4], &dev).autodiff().require_grad();
     let (y, mask) = ReluOp.forward(x.clone());
     let dy = randn(y.dims(), &dev);
@@ -80,7 +80,7 @@ fn relu_backward_equals_autodiff() {
 #[test]
 fn avg_pool_backward_equals_autodiff_for_even_and_odd_sizes() {
     let dev = device();
-    dev.seed(14);
+    let _serial = seeded(&dev, 14);
     for size in [[6, 6], [7, 5]] {
         let x = randn([2, 3, size[0], size[1]], &dev)
             .autodiff()
@@ -97,7 +97,7 @@ fn avg_pool_backward_equals_autodiff_for_even_and_odd_sizes() {
 #[test]
 fn linear_backward_equals_autodiff() {
     let dev = device();
-    dev.seed(15);
+    let _serial = seeded(&dev, 15);
     let x = randn([5, 7], &dev).autodiff().require_grad();
     let w = randn([7, 3], &dev).autodiff().require_grad();
     let b = randn([3], &dev).autodiff().require_grad();
@@ -118,7 +118,7 @@ fn linear_backward_equals_autodiff() {
 #[test]
 fn softmax_cross_entropy_backward_equals_autodiff() {
     let dev = device();
-    dev.seed(16);
+    let _serial = seeded(&dev, 16);
     let z = randn([6, 4], &dev)
         .mul_scalar(3.0)
         .autodiff()
@@ -159,7 +159,7 @@ impl burn::module::ModuleVisitor for ModuleGrads {
 #[test]
 fn network_backward_equals_autodiff_of_the_burn_convnet_and_mlp() {
     let dev = device();
-    dev.seed(17);
+    let _serial = seeded(&dev, 17);
     let configs = [
         ConvNetConfig::new(3, 2, [8, 8]).with_width(5).with_depth(2),
         ConvNetConfig::new(3, 1, [7, 7])

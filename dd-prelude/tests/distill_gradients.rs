@@ -36,3 +36,10 @@ fn cafe_gradient_matches_finite_differences() {
 fn unrolled_sgd_meta_gradient_matches_finite_differences() {
     cases::unrolled_sgd(Fd::F32);
 }
+
+/// Every case at 50 other seeds (slow; judges the f32 tolerances, see `sweep_seeds`).
+#[test]
+#[ignore]
+fn every_case_passes_at_other_seeds() {
+    distill_common::sweep_seeds(Fd::F32, 50);
+}

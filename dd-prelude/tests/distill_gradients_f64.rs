@@ -55,3 +55,11 @@ fn unrolled_sgd_meta_gradient_f64() {
     f64_device();
     cases::unrolled_sgd(Fd::F64);
 }
+
+/// Every case at 50 other seeds, in f64 (slow; see `sweep_seeds`).
+#[test]
+#[ignore]
+fn every_case_passes_at_other_seeds_f64() {
+    f64_device();
+    distill_common::sweep_seeds(Fd::F64, 50);
+}

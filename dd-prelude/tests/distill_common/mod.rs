@@ -4,7 +4,26 @@
 
 pub mod cases;
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
 use burn::tensor::{DType, Device, Distribution, Tensor, TensorData};
+
+/// Added to every case's seed; the seed sweep (`fd_seed_sweep`) moves it.
+pub static SEED_OFFSET: AtomicU64 = AtomicU64::new(0);
+
+/// Seeds the device for one case and returns a guard that keeps every other case out until
+/// this one ends. The flex device's generator is shared by the whole process and the test
+/// harness runs tests on parallel threads: without the guard two cases interleave their draws
+/// and each run checks different points (that is how CI once met a point this machine never
+/// had).
+pub fn seeded(dev: &Device, seed: u64) -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    // A failed case poisons the lock; the next case still runs, on its own seed.
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    dev.seed(seed + SEED_OFFSET.load(Ordering::SeqCst));
+    guard
+}
 
 /// A standard normal tensor.
 pub fn randn<const D: usize>(shape: [usize; D], dev: &Device) -> Tensor<D> {
@@ -71,17 +90,45 @@ fn unit_roundoff(dtype: DType) -> f64 {
     }
 }
 
-/// Checks the autodiff gradient of `f` at `point` against central finite differences
-/// `(f(x + h v) - f(x - h v)) / 2h`, on the 4 largest and 8 random coordinates and as
-/// directional derivatives (along the gradient, where it equals `|g|`, and along random unit
-/// directions).
+/// The round-off allowance of a central difference at step `h` of a loss of size `loss`: its
+/// last bits are noise (a few ulps), which puts `4 eps |L| / 2h` on one difference; the
+/// statistics of [`trusted_difference`] combine up to five such terms, so three of them go
+/// into every tolerance.
+pub fn roundoff(loss: f64, dtype: DType, h: f64) -> f64 {
+    3.0 * 4.0 * unit_roundoff(dtype) * loss.abs().max(1e-3) / (2.0 * h)
+}
+
+/// A central difference of `g` at 0 that is trustworthy to `tol`, or `None` where a ReLU kink
+/// lies within `h` of the point.
 ///
 /// Meta-gradient losses of ReLU networks are only piecewise smooth: the gradient inside them
-/// contains ReLU masks, so the loss jumps where a pre-activation crosses zero. A probe is
-/// accepted only where the function is smooth at the scale of `h`: the differences at `h`
-/// and `h/2` must agree, and the gap between forward and backward differences must shrink
-/// like `h`; probes at a kink are skipped, at most a third of the coordinates and two of the
-/// four directions may be (deterministic: seeded coordinates and directions).
+/// contains ReLU masks, so the loss (or its slope) jumps where a pre-activation crosses zero.
+/// Take a slope jump `c` at distance `d < h`. The central difference at `h` is then off by
+/// `c (h - d) / 2h`; two statistics reveal the kink: the central differences at `h` and `h/2`
+/// differ by `c d / 2h` (when `d < h/2`), and the second differences, which halve with `h`
+/// for a smooth function, miss that by up to `c/2`. Worked through for every `d`, the error is
+/// at most three times the larger statistic, so both must stay under `tol / 3` for the
+/// difference to be within `tol`. (The first version of this check compared the statistics
+/// with a looser bound than the assertion used, and at some points accepted a kinked
+/// difference that was 10 % off.)
+pub fn trusted_difference(g: impl Fn(f64) -> f64, g0: f64, h: f64, tol: f64) -> Option<f64> {
+    let k = h / 2.0;
+    let (gp, gm, gpk, gmk) = (g(h), g(-h), g(k), g(-k));
+    let (ch, ck) = ((gp - gm) / (2.0 * h), (gpk - gmk) / (2.0 * k));
+    let second_h = (gp - g0) / h - (g0 - gm) / h;
+    let second_k = (gpk - g0) / k - (g0 - gmk) / k;
+    let bound = tol / 3.0;
+    ((ch - ck).abs() <= bound && (second_k - second_h / 2.0).abs() <= bound).then_some(ch)
+}
+
+/// Checks the autodiff gradient of `f` at `point` against central finite differences
+/// `(f(x + h v) - f(x - h v)) / 2h`, on the 4 largest and 16 random coordinates and as
+/// directional derivatives (along the gradient, where it equals `|g|`, and along 5 random unit
+/// directions).
+///
+/// Probes where a kink lies within `h` are skipped (see [`trusted_difference`]); at least 6
+/// of the 20 coordinates and 2 of the 6 directions must be checked. Deterministic: seeded
+/// coordinates and directions.
 pub fn check_meta_gradient(
     what: &str,
     point: &Tensor<4>,
@@ -100,27 +147,13 @@ pub fn check_meta_gradient(
     );
     let x = values(point);
     let n = x.len();
-    let eps = unit_roundoff(point.dtype());
-    let noise = |h: f64| 4.0 * eps * l0.max(1e-3) / (2.0 * h);
+    let noise = |h: f64| roundoff(l0, point.dtype(), h);
     let eval = |dir: &[f64], s: f64| -> f64 {
         let v: Vec<f64> = x.iter().zip(dir).map(|(p, d)| p + s * d).collect();
         let t = Tensor::<4>::from_data(TensorData::new(v, dims), &dev).cast(point.dtype());
         values(&f(t))[0]
     };
     let f0 = eval(&vec![0.0; n], 0.0);
-    // Returns None where the function is not smooth at the scale of h: the central differences
-    // at h and h/2 must agree, and the gap between the forward and the backward difference
-    // (h f'' for a smooth function) must halve with h; a kink keeps it, a jump doubles it.
-    let smooth_fd_at = |dir: &[f64], h: f64| -> Option<f64> {
-        let k = h / 2.0;
-        let (fp, fm, fpk, fmk) = (eval(dir, h), eval(dir, -h), eval(dir, k), eval(dir, -k));
-        let (ch, ck) = ((fp - fm) / (2.0 * h), (fpk - fmk) / (2.0 * k));
-        let gap_h = (fp - f0) / h - (f0 - fm) / h;
-        let gap_k = (fpk - f0) / k - (f0 - fmk) / k;
-        let tol = fd.rtol * ck.abs() + 4.0 * noise(k);
-        ((ch - ck).abs() <= tol && (gap_k - gap_h / 2.0).abs() <= 2.0 * tol).then_some(ch)
-    };
-    let smooth_fd = |dir: &[f64]| smooth_fd_at(dir, fd.h);
     assert!(
         grad.iter().all(|v| v.is_finite()),
         "{what}: the gradient has NaN or infinite entries"
@@ -142,15 +175,20 @@ pub fn check_meta_gradient(
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| grad[b].abs().total_cmp(&grad[a].abs()));
     let mut coords: Vec<usize> = order.iter().take(4).copied().collect();
-    coords.extend((0..8).map(|_| next() % n));
-    let (mut checked, mut skipped) = (0, 0);
-    for i in coords {
-        let Some(num) = smooth_fd(&unit(i)) else {
-            skipped += 1;
+    coords.extend((0..16).map(|_| next() % n));
+    let mut checked = 0;
+    for &i in &coords {
+        let an = grad[i];
+        let dir = unit(i);
+        // Where a kink lies within h, a quarter of the step may clear it (at four times the
+        // round-off).
+        let Some((num, tol)) = [1.0, 0.25].iter().find_map(|s| {
+            let h = fd.h * s;
+            let tol = fd.rtol * an.abs().max(0.1 * gmax) + noise(h);
+            trusted_difference(|t| eval(&dir, t), f0, h, tol).map(|v| (v, tol))
+        }) else {
             continue;
         };
-        let an = grad[i];
-        let tol = fd.rtol * an.abs().max(0.1 * gmax) + noise(fd.h);
         assert!(
             (an - num).abs() <= tol,
             "{what}: coordinate {i}: autodiff {an:e}, finite difference {num:e} (tolerance {tol:e})"
@@ -158,13 +196,16 @@ pub fn check_meta_gradient(
         checked += 1;
     }
     assert!(
-        skipped * 3 <= checked + skipped,
-        "{what}: {skipped} of 12 coordinates straddle a kink"
+        checked >= 6,
+        "{what}: only {checked} of {} coordinates are free of kinks at h = {} or {}",
+        coords.len(),
+        fd.h,
+        fd.h / 4.0
     );
     // Directional derivatives: along the gradient, then random unit directions.
     let norm = grad.iter().map(|v| v * v).sum::<f64>().sqrt();
     let mut dirs: Vec<Vec<f64>> = vec![grad.iter().map(|v| v / norm).collect()];
-    for _ in 0..3 {
+    for _ in 0..5 {
         let d: Vec<f64> = (0..n)
             .map(|_| (next() % 2001) as f64 / 1000.0 - 1.0)
             .collect();
@@ -173,16 +214,16 @@ pub fn check_meta_gradient(
     }
     let mut checked = 0;
     for (k, dir) in dirs.iter().enumerate() {
+        let an: f64 = grad.iter().zip(dir).map(|(g, d)| g * d).sum();
         // A direction moves every unit, so it meets kinks more often than a coordinate: try
         // smaller steps (the directional derivative is large enough to bear the noise).
-        let Some((num, h)) = [1.0, 0.25, 0.0625]
-            .iter()
-            .find_map(|s| smooth_fd_at(dir, fd.h * s).map(|v| (v, fd.h * s)))
-        else {
+        let Some((num, tol)) = [1.0, 0.25, 0.0625, 0.015625].iter().find_map(|s| {
+            let h = fd.h * s;
+            let tol = fd.rtol * norm + noise(h);
+            trusted_difference(|t| eval(dir, t), f0, h, tol).map(|v| (v, tol))
+        }) else {
             continue;
         };
-        let an: f64 = grad.iter().zip(dir).map(|(g, d)| g * d).sum();
-        let tol = fd.rtol * norm + noise(h);
         assert!(
             (num - an).abs() <= tol,
             "{what}: direction {k}: autodiff {an:e}, finite difference {num:e}, |g| = {norm:e}"
@@ -191,8 +232,56 @@ pub fn check_meta_gradient(
     }
     assert!(
         checked >= 2,
-        "{what}: only {checked} of 4 directions are smooth at h = {} to {}",
+        "{what}: only {checked} of 6 directions are free of kinks at h = {} to {}",
         fd.h,
-        fd.h / 16.0
+        fd.h / 64.0
+    );
+}
+
+/// A named finite-difference case.
+type Case = (&'static str, fn(Fd));
+
+/// Runs every case at `runs` seed offsets: no autodiff gradient may disagree with a trusted
+/// finite difference at any of them, and at most 5 % of the runs may find too few kink-free
+/// probes to judge. This is how the f32 tolerances are judged (measured 2026-11-22: f32 3
+/// of 300 runs short of probes, none wrong; f64 none of 300); run with
+/// `cargo test -p dd-prelude --test distill_gradients -- --ignored --nocapture`.
+pub fn sweep_seeds(fd: Fd, runs: u64) {
+    let all: [Case; 6] = [
+        ("DC", cases::dc),
+        ("DC other archs", cases::dc_other_archs),
+        ("DSA", cases::dsa),
+        ("DM", cases::dm),
+        ("CAFE", cases::cafe),
+        ("unrolled SGD", cases::unrolled_sgd),
+    ];
+    let (mut failures, mut short) = (Vec::new(), 0);
+    for (name, case) in all {
+        let mut failed = 0;
+        for offset in 0..runs {
+            SEED_OFFSET.store(offset * 1000, Ordering::SeqCst);
+            if let Err(e) = std::panic::catch_unwind(|| case(fd)) {
+                let msg = e
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                println!("{name} at offset {}: {msg}", offset * 1000);
+                if msg.contains("free of kinks") {
+                    short += 1;
+                } else {
+                    failures.push(format!("{name} at offset {}: {msg}", offset * 1000));
+                }
+                failed += 1;
+            }
+        }
+        println!("{name}: {failed} of {runs} seeds failed");
+    }
+    SEED_OFFSET.store(0, Ordering::SeqCst);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let total = runs * all.len() as u64;
+    assert!(
+        short * 20 <= total,
+        "{short} of {total} runs found too few kink-free probes"
     );
 }

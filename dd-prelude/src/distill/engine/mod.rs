@@ -52,6 +52,12 @@
 //! Precision: the engine is dtype-agnostic; configure the device for f64
 //! (`device.configure(FloatDType::F64)` before any tensor) and it runs in double precision,
 //! which `tests/distill_gradients_f64.rs` uses to check every meta-gradient to 1e-5.
+//! In f32 (`tests/distill_gradients.rs`) the same checks hold to 3 % plus round-off, at
+//! probes free of ReLU kinks: a loss that contains a gradient contains ReLU masks, so it has
+//! kinks within a finite-difference step of most points of a small network; the checker
+//! detects them and skips those probes. Every case is also run at 50 other seeds by an
+//! ignored test (`-- --ignored`; 2026-11-22: no disagreement in f32 or f64, and 3 of 300
+//! f32 runs short of kink-free probes).
 //!
 //! # Example
 //! ```
