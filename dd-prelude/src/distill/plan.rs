@@ -24,8 +24,8 @@ use crate::scale::Scale;
 /// Why the cpu column is so small: on a 2-core CPU (Burn's flex backend) one DC iteration at
 /// 10 images per class with the reference loops (10 matchings, 50 epochs on the synthetic set
 /// between them) takes minutes even at width 32, and scoring one 10-per-class set with the
-/// quick-dsa protocol takes about 8 minutes more. DM is cheaper per iteration (no inner
-/// training), so it runs 1,000. The methods keep their reference step sizes and schedules;
+/// quick-dsa protocol takes 8 to 14 minutes more (710-840 s in the README's run, shared
+/// cores). DM is cheaper per iteration (no inner training), so it runs 1,000. The methods keep their reference step sizes and schedules;
 /// only widths, batch sizes, iteration counts and the inner loop shrink.
 ///
 /// # Example

@@ -115,8 +115,8 @@ impl EvalPreset {
 
     /// DSA's protocol at a CPU's size: 5 networks, 500 epochs (half DSA's), every batch
     /// DSA-augmented. On a 10-per-class set (100 images, one batch per epoch) 100 epochs are
-    /// only 100 SGD steps; this is the cpu notebooks' protocol for distilled sets (about 90 s
-    /// per width-32 network on 2 cores).
+    /// only 100 SGD steps; this is the cpu notebooks' protocol for distilled sets (90 to 170 s
+    /// per width-32 network on a 10-per-class set, 2 cores).
     ///
     /// # Example
     /// ```
