@@ -8,7 +8,7 @@ use dd_prelude::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use super::{Fd, check_meta_gradient, randn, roundoff, seeded, trusted_difference, values};
+use super::{Fd, check_meta_gradient, first_trusted_difference, randn, roundoff, seeded, values};
 
 fn tiny_arch(depth: usize) -> MetaArch {
     MetaArch::convnet(
@@ -194,11 +194,11 @@ pub fn unrolled_sgd(fd: Fd) {
         let f = |v: f64| values(&loss(syn.clone(), lr_at(v)))[0];
         // Kinks lie about every 1e-3 along lr here, but the derivative is large next to the
         // loss, so steps far below the images' can bear the round-off.
-        let Some((num, tol)) = [1e-2, 2.5e-3].iter().find_map(|s| {
-            let h = fd.h * s;
-            let tol = fd.rtol * analytic.abs() + roundoff(l0, syn.dtype(), h);
-            trusted_difference(f, l0, h, tol).map(|v| (v, tol))
-        }) else {
+        let Some((num, tol)) =
+            first_trusted_difference(f, l0, &[fd.h / 100.0, fd.h / 400.0], |h| {
+                fd.rtol * analytic.abs() + roundoff(l0, syn.dtype(), h)
+            })
+        else {
             continue;
         };
         assert!(

@@ -121,6 +121,21 @@ pub fn trusted_difference(g: impl Fn(f64) -> f64, g0: f64, h: f64, tol: f64) -> 
     ((ch - ck).abs() <= bound && (second_k - second_h / 2.0).abs() <= bound).then_some(ch)
 }
 
+/// The first of `steps` at which [`trusted_difference`] trusts the central difference of `g`,
+/// with the tolerance `tol_at(h)` it was judged by: a smaller step may clear a kink that lies
+/// within a larger one, at more round-off (which `tol_at` must include).
+pub fn first_trusted_difference(
+    g: impl Fn(f64) -> f64,
+    g0: f64,
+    steps: &[f64],
+    tol_at: impl Fn(f64) -> f64,
+) -> Option<(f64, f64)> {
+    steps.iter().find_map(|&h| {
+        let tol = tol_at(h);
+        trusted_difference(&g, g0, h, tol).map(|v| (v, tol))
+    })
+}
+
 /// Checks the autodiff gradient of `f` at `point` against central finite differences
 /// `(f(x + h v) - f(x - h v)) / 2h`, on the 4 largest and 16 random coordinates and as
 /// directional derivatives (along the gradient, where it equals `|g|`, and along 5 random unit
@@ -182,11 +197,12 @@ pub fn check_meta_gradient(
         let dir = unit(i);
         // Where a kink lies within h, a quarter of the step may clear it (at four times the
         // round-off).
-        let Some((num, tol)) = [1.0, 0.25].iter().find_map(|s| {
-            let h = fd.h * s;
-            let tol = fd.rtol * an.abs().max(0.1 * gmax) + noise(h);
-            trusted_difference(|t| eval(&dir, t), f0, h, tol).map(|v| (v, tol))
-        }) else {
+        let Some((num, tol)) = first_trusted_difference(
+            |t| eval(&dir, t),
+            f0,
+            &[fd.h, fd.h / 4.0],
+            |h| fd.rtol * an.abs().max(0.1 * gmax) + noise(h),
+        ) else {
             continue;
         };
         assert!(
@@ -217,11 +233,12 @@ pub fn check_meta_gradient(
         let an: f64 = grad.iter().zip(dir).map(|(g, d)| g * d).sum();
         // A direction moves every unit, so it meets kinks more often than a coordinate: try
         // smaller steps (the directional derivative is large enough to bear the noise).
-        let Some((num, tol)) = [1.0, 0.25, 0.0625, 0.015625].iter().find_map(|s| {
-            let h = fd.h * s;
-            let tol = fd.rtol * norm + noise(h);
-            trusted_difference(|t| eval(dir, t), f0, h, tol).map(|v| (v, tol))
-        }) else {
+        let Some((num, tol)) = first_trusted_difference(
+            |t| eval(dir, t),
+            f0,
+            &[fd.h, fd.h / 4.0, fd.h / 16.0, fd.h / 64.0],
+            |h| fd.rtol * norm + noise(h),
+        ) else {
             continue;
         };
         assert!(
