@@ -25,8 +25,9 @@ use crate::scale::Scale;
 /// 10 images per class with the reference loops (10 matchings, 50 epochs on the synthetic set
 /// between them) takes minutes even at width 32, and scoring one 10-per-class set with the
 /// quick-dsa protocol takes 8 to 14 minutes more (710-840 s in the README's run, shared
-/// cores). DM is cheaper per iteration (no inner training), so it runs 1,000. The methods keep their reference step sizes and schedules;
-/// only widths, batch sizes, iteration counts and the inner loop shrink.
+/// cores). DM is cheaper per iteration (no inner training), so it runs 1,000. The methods
+/// keep their reference step sizes and schedules; only widths, batch sizes, iteration counts
+/// and the inner loop shrink.
 ///
 /// # Example
 /// ```

@@ -30,6 +30,7 @@ use crate::train::{Augment, FitConfig, Schedule, fit};
 /// | [`EvalPreset::dsa`] | 20 | 1000 | DSA ([`Augment::Dsa`]) | DSA (Zhao & Bilen, ICML 2021) |
 /// | [`EvalPreset::dm`] | 20 | 1000 | DSA ([`Augment::Dsa`]) | DM (Zhao & Bilen, WACV 2023) |
 /// | [`EvalPreset::quick`] | 5 | 100 | none | the reference code's quick runs use 5 models; 100 epochs fits a CPU |
+/// | [`EvalPreset::quick_dsa`] | 5 | 500 | DSA ([`Augment::Dsa`]) | DSA's protocol at half its epochs: the cpu image-distillation notebook's |
 /// | [`EvalPreset::smoke`] | 2 | 2 | none | tests only |
 ///
 /// DSA and DM augment every evaluation batch with DSA's colour, crop, cutout, flip, scale and
