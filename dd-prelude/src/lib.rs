@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+pub mod augment;
 pub mod data;
 mod device;
 pub mod distill;
@@ -40,21 +41,13 @@ pub mod select;
 pub mod show;
 pub mod train;
 
-pub use data::*;
-pub use device::device;
-pub use error::{Error, Result};
-pub use eval::{accuracy, features, logits};
-pub use models::*;
-pub use plan::*;
-pub use progress::{Progress, format_secs};
-pub use scale::Scale;
-pub use show::*;
-pub use train::*;
-
 /// Re-exported so notebooks can build tables with `polars::df!` without their own `:dep`.
 pub use polars;
 
 /// Re-exported so notebooks reach plain Burn with the same version.
 pub use burn;
 
+/// The crate root re-exports the curated [`prelude`] and nothing else: everything else is
+/// reached through its module (`dd_prelude::data::parse_cifar_batch`,
+/// `dd_prelude::distill::engine`).
 pub use prelude::*;

@@ -10,7 +10,8 @@ pub use crate::plan::TourPlan;
 pub use crate::progress::{Progress, format_secs};
 pub use crate::scale::Scale;
 
-// --- data ---
+// --- data: the one contract, then the sets and readers ---
+pub use crate::data::{Batch, Examples, SoftLabelled, Targets, soft_cross_entropy};
 pub use crate::data::{
     Cifar10, Cifar100, CifarKind, CocoCaptions, EmbeddedSentences, FashionMnist, IdxArray,
     ImageFolder, ImageSet, ImageSplits, Imdb, Karpathy, Mnist, PairSet, PairSplits, RottenTomatoes,
@@ -20,8 +21,9 @@ pub use crate::data::{
 
 // --- models ---
 pub use crate::models::{
-    AlexNet, AlexNetConfig, AnyNet, Arch, Classifier, ConvNet, ConvNetConfig, LeNet, LeNetConfig,
-    Mlp, MlpConfig, NormKind, PoolKind, ResNet, ResNetConfig, Vgg, VggConfig,
+    AlexNet, AlexNetConfig, AnyNet, Arch, Classifier, ConvNet, ConvNetConfig, ImageClassifier,
+    LeNet, LeNetConfig, Mlp, MlpConfig, NormKind, PoolKind, ResNet, ResNetConfig, TextConvNet,
+    TextConvNetConfig, Vgg, VggConfig,
 };
 
 // --- train and eval ---

@@ -109,3 +109,16 @@ pub fn format_secs(secs: f64) -> String {
         )
     }
 }
+
+/// `12808` as `12,808`.
+pub(crate) fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}

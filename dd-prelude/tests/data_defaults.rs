@@ -36,7 +36,7 @@ fn twemoji_default_has_every_emoji_with_names() {
         all.iter().any(|c| c[0] == "grinning face"),
         "the Unicode names are the first captions"
     );
-    assert_eq!(emoji.train.credit(), Some(TWEMOJI_CREDIT));
+    assert_eq!(emoji.train.credit(), Some(dd_prelude::data::TWEMOJI_CREDIT));
     let tones = Twemoji::new(Twemoji::default_dir())
         .with_image_size(16)
         .with_skin_tones(true)

@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use dd_prelude::data::{parse_cifar_batch, parse_mat};
 use dd_prelude::*;
 
 fn temp_dir(name: &str) -> PathBuf {

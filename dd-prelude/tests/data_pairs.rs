@@ -288,7 +288,7 @@ fn twemoji_reads_the_package_layout_with_captions_and_credit() {
         flag.1,
         vec!["spain flag".to_string(), "es".into(), "flag es".into()]
     );
-    assert_eq!(s.train.credit(), Some(TWEMOJI_CREDIT));
+    assert_eq!(s.train.credit(), Some(dd_prelude::data::TWEMOJI_CREDIT));
     assert!(s.train.show(1).unwrap().html().contains("CC-BY 4.0"));
 
     let tones = Twemoji::new(&dir)

@@ -115,9 +115,16 @@ fn cached_and_live_teachers_give_the_same_loss_without_augmentation() {
     let logits = student.forward(x.clone());
     let mut cached = KdHook::cached(KdConfig::new(), &teacher, &data, &dev);
     let mut live = KdHook::live(KdConfig::new(), &teacher);
-    let a: f32 =
-        Hook::<ConvNet>::loss(&mut cached, logits.clone(), y.clone(), &x, &idx).into_scalar();
-    let b: f32 = Hook::<ConvNet>::loss(&mut live, logits, y, &x, &idx).into_scalar();
+    let a: f32 = Hook::<ConvNet>::loss(
+        &mut cached,
+        logits.clone(),
+        &Targets::Hard(y.clone()),
+        &x,
+        &idx,
+    )
+    .into_scalar();
+    let b: f32 =
+        Hook::<ConvNet>::loss(&mut live, logits, &Targets::Hard(y), &x, &idx).into_scalar();
     assert!((a - b).abs() < 1e-4, "{a} vs {b}");
 }
 

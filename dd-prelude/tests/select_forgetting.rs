@@ -38,7 +38,13 @@ fn the_hook_counts_what_the_logits_say() {
         // the batch comes in a shuffled order, as in training
         let order = [2, 0, 1];
         let logits = logits.select(0, Tensor::<1, Int>::from_ints(order, &dev));
-        let loss = Hook::<ConvNet>::loss(&mut tracker, logits, labels, &images, &order);
+        let loss = Hook::<ConvNet>::loss(
+            &mut tracker,
+            logits,
+            &Targets::Hard(labels),
+            &images,
+            &order,
+        );
         assert!(loss.into_scalar::<f32>().is_finite());
     }
     // image 0: T F T T F -> 2 events; image 1: never right; image 2: T T T F T -> 1 event

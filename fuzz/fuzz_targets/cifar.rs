@@ -1,7 +1,7 @@
 //! CIFAR-10 and CIFAR-100 batch parsing from arbitrary bytes.
 #![no_main]
 
-use dd_prelude::{CifarKind, parse_cifar_batch};
+use dd_prelude::{CifarKind, data::parse_cifar_batch};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -2,7 +2,7 @@
 //! valid 128-byte header half of the time so the fuzzer reaches the data elements quickly.
 #![no_main]
 
-use dd_prelude::{Svhn, parse_mat};
+use dd_prelude::{Svhn, data::parse_mat};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

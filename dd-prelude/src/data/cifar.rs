@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::fashion_mnist::data_dir;
+use super::files::default_dir;
 use super::image_set::{ImageSet, ImageSplits};
 use crate::error::{Error, Result};
 
@@ -81,7 +81,7 @@ impl CifarBatch {
 ///
 /// # Example
 /// ```
-/// use dd_prelude::{CifarKind, parse_cifar_batch};
+/// use dd_prelude::{CifarKind, data::parse_cifar_batch};
 /// let mut record = vec![3u8];                 // label: cat
 /// record.extend(vec![128u8; 3072]);           // a grey image
 /// let batch = parse_cifar_batch("b.bin", &record, CifarKind::Cifar10).unwrap();
@@ -308,25 +308,6 @@ fn locate(dir: &Path, sub: &str, marker: &str) -> Result<PathBuf> {
              binary version of the data set (`tar -xzf {sub}.tar.gz` gives {sub}/)"
         ),
     ))
-}
-
-/// The folder `sub` of the data directory, or an error saying how to put the data there:
-/// `how` completes "not found; ..." (`{data}` stands for the data directory).
-pub(crate) fn default_dir(sub: &str, how: &str) -> Result<PathBuf> {
-    let data = data_dir();
-    let dir = data.join(sub);
-    if dir.is_dir() {
-        Ok(dir)
-    } else {
-        Err(Error::data(
-            &dir,
-            format!(
-                "not found; {}, or set DD_DATA to a data directory that has it, or pass the \
-                 folder to `load`",
-                how.replace("{data}", &data.display().to_string())
-            ),
-        ))
-    }
 }
 
 /// Class names, one per non-empty line of `path`; `fallback` when the file is absent and a

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::decode::decode_many;
-use super::fashion_mnist::data_dir;
+use super::files::data_dir;
 use super::pairs::PairSet;
 use crate::error::{Error, Result};
 

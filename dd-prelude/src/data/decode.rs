@@ -107,8 +107,8 @@ pub(crate) fn decode_many(
     channels: usize,
     label: &str,
 ) -> Result<Vec<f32>> {
-    let mut progress = Progress::new(label, paths.len())
-        .with_print(paths.len() >= super::image_folder::LOUD_ABOVE);
+    let mut progress =
+        Progress::new(label, paths.len()).with_print(paths.len() >= super::files::LOUD_ABOVE);
     let mut out = Vec::with_capacity(paths.len() * channels * size * size);
     for (k, p) in paths.iter().enumerate() {
         out.extend(decode_file(p, size, channels)?);

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::fashion_mnist::data_dir;
+use super::files::data_dir;
 use crate::error::{Error, Result};
 use crate::show::Table;
 

@@ -1,5 +1,6 @@
 use std::path::{Path, PathBuf};
 
+use super::files::data_dir;
 use super::idx::read_idx;
 use super::image_set::{ImageSet, ImageSplits};
 use crate::error::{Error, Result};
@@ -20,27 +21,6 @@ pub const FASHION_CLASSES: [&str; 10] = [
     "Bag",
     "Ankle boot",
 ];
-
-/// The data directory: `$DD_DATA` when set, else `.cache/data` under the current directory's
-/// project root (the folder holding `Cargo.lock`), else `./.cache/data`.
-///
-/// # Example
-/// ```
-/// let dir = dd_prelude::data_dir();
-/// assert!(dir.ends_with("data") || std::env::var("DD_DATA").is_ok());
-/// ```
-pub fn data_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("DD_DATA") {
-        return PathBuf::from(d);
-    }
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let root = cwd
-        .ancestors()
-        .find(|p| p.join("Cargo.lock").is_file())
-        .unwrap_or(&cwd)
-        .to_path_buf();
-    root.join(".cache").join("data")
-}
 
 /// Fashion-MNIST (Xiao et al., 2017): 60,000 training and 10,000 test images, 28x28 grey,
 /// 10 classes, in the IDX format.

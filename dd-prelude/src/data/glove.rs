@@ -11,9 +11,11 @@ use std::time::Instant;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
-use super::fashion_mnist::data_dir;
-use super::sentences::{SentenceSet, thousands};
+use super::examples::Examples;
+use super::files::data_dir;
+use super::sentences::SentenceSet;
 use crate::error::{Error, Result};
+use crate::progress::thousands;
 use crate::show::Table;
 
 /// First bytes of the binary cache; the digit is the layout version.
@@ -452,6 +454,7 @@ impl WordVectors {
             total += tokenize(text).len().min(max_len);
         }
         EmbeddedSentences {
+            name: format!("{} ({} embedding)", set.name(), self.name),
             values,
             shape: [set.len(), max_len, self.dims],
             labels: set.labels().to_vec(),
@@ -483,9 +486,23 @@ impl fmt::Debug for WordVectors {
     }
 }
 
-/// Sentences embedded as word-vector sequences `[n, max_len, dims]`, with their labels.
+/// Sentences embedded as word-vector sequences `[n, max_len, dims]`, with their labels: an
+/// [`Examples`] set whose batches are `Tensor<3>` (`[batch, max_len, dims]`).
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.0, -1.0, 0.0])?;
+/// let set = SentenceSet::new("s", vec!["good".into(), "bad bad".into()], vec![1, 0], vec!["neg".into(), "pos".into()])?;
+/// let emb = wv.embed_set(&set, 3);
+/// assert_eq!(Examples::inputs(&emb, &[1], &device()).dims(), [1, 3, 2]);
+/// assert_eq!(emb.subset(&[1]).labels(), &[0]);
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct EmbeddedSentences {
+    /// Name of the sentence set and the word vectors.
+    pub name: String,
     /// The values, `n * max_len * dims`, row-major.
     pub values: Vec<f32>,
     /// `[n, max_len, dims]`.
@@ -510,6 +527,50 @@ impl EmbeddedSentences {
         let labels: Vec<i64> = indices.iter().map(|&i| self.labels[i] as i64).collect();
         let y = Tensor::from_data(TensorData::new(labels, [indices.len()]), device);
         (x, y)
+    }
+}
+
+impl Examples for EmbeddedSentences {
+    type Input = Tensor<3>;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+    fn classes(&self) -> &[String] {
+        &self.classes
+    }
+    fn labels(&self) -> &[usize] {
+        &self.labels
+    }
+    fn example_shape(&self) -> Vec<usize> {
+        vec![self.shape[1], self.shape[2]]
+    }
+    fn flat(&self) -> (&[f32], usize) {
+        (&self.values, self.shape[1] * self.shape[2])
+    }
+    fn inputs(&self, indices: &[usize], device: &Device) -> Tensor<3> {
+        self.batch(indices, device).0
+    }
+    fn subset(&self, indices: &[usize]) -> Self {
+        let per = self.shape[1] * self.shape[2];
+        let mut values = Vec::with_capacity(indices.len() * per);
+        for &i in indices {
+            values.extend_from_slice(&self.values[i * per..(i + 1) * per]);
+        }
+        EmbeddedSentences {
+            name: format!("{} (subset of {})", self.name, indices.len()),
+            values,
+            shape: [indices.len(), self.shape[1], self.shape[2]],
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            classes: self.classes.clone(),
+            coverage: self.coverage,
+        }
+    }
+    fn renamed(self, name: String) -> Self {
+        EmbeddedSentences { name, ..self }
     }
 }
 

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::decode::{decode_file, is_image_file};
+use super::files::{LOUD_ABOVE, sorted_entries};
 use super::image_set::{ImageSet, ImageSplits};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
@@ -153,25 +154,6 @@ impl ImageFolder {
         }
         Ok((pixels, labels))
     }
-}
-
-/// Reads of more files than this print progress lines.
-pub(crate) const LOUD_ABOVE: usize = 2_000;
-
-/// Entries of `dir`, hidden ones left out, in name order.
-pub(crate) fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
-    let read =
-        std::fs::read_dir(dir).map_err(|e| Error::data(dir, format!("cannot list folder: {e}")))?;
-    let mut out = Vec::new();
-    for entry in read {
-        let entry = entry.map_err(|e| Error::data(dir, format!("cannot list folder: {e}")))?;
-        let path = entry.path();
-        if !entry.file_name().to_string_lossy().starts_with('.') {
-            out.push(path);
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 /// Names of the class sub-folders of `dir`, in order.

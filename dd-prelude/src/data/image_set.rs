@@ -6,7 +6,10 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use super::examples::Examples;
+use crate::augment::Augment;
 use crate::error::{Error, Result};
+use crate::show::{Png, ShowImages};
 
 /// A labelled image classification set: images `N x C x H x W` (normalised per channel),
 /// labels, class names and the per-channel mean/std used to normalise.
@@ -403,4 +406,84 @@ pub(crate) fn denormalize(image: &[f32], shape: [usize; 3], mean: &[f32], std: &
             (v * std[c] + mean[c]).clamp(0.0, 1.0)
         })
         .collect()
+}
+
+impl Examples for ImageSet {
+    type Input = Tensor<4>;
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+    fn classes(&self) -> &[String] {
+        &self.classes
+    }
+    fn labels(&self) -> &[usize] {
+        &self.labels
+    }
+    fn example_shape(&self) -> Vec<usize> {
+        self.shape.to_vec()
+    }
+    fn flat(&self) -> (&[f32], usize) {
+        (&self.images, self.per_image())
+    }
+    fn inputs(&self, indices: &[usize], device: &Device) -> Tensor<4> {
+        self.batch(indices, device).0
+    }
+    /// Every [`Augment`] applies to images.
+    fn augmented(
+        &self,
+        indices: &[usize],
+        augment: &Augment,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Result<Tensor<4>> {
+        let rows = indices.iter().map(|&i| self.image(i));
+        Ok(augment.images(rows, self.shape, rng, device))
+    }
+    fn subset(&self, indices: &[usize]) -> Self {
+        ImageSet::subset(self, indices)
+    }
+    fn renamed(self, name: String) -> Self {
+        self.named(name)
+    }
+}
+
+impl ShowImages for ImageSet {
+    fn show_grid(&self, per_class: usize) -> Result<Png> {
+        let rows: Vec<(Option<String>, Vec<Vec<f32>>)> = (0..self.num_classes())
+            .map(|c| {
+                let imgs = self
+                    .class_indices(c)
+                    .into_iter()
+                    .take(per_class)
+                    .map(|i| self.pixels(i))
+                    .collect();
+                (Some(self.classes()[c].clone()), imgs)
+            })
+            .collect();
+        let longest = self
+            .classes()
+            .iter()
+            .map(|s| s.chars().count())
+            .max()
+            .unwrap_or(0);
+        let [_, h, _] = self.image_shape();
+        let label_width = (longest * 8 + 12).min(200);
+        crate::show::labelled_grid(
+            &rows,
+            self.image_shape(),
+            per_class.max(1),
+            crate::show::scale_for(h),
+            label_width,
+        )
+    }
+
+    fn show_first(&self, n: usize, ncol: usize) -> Result<Png> {
+        let imgs: Vec<Vec<f32>> = (0..n.min(self.len())).map(|i| self.pixels(i)).collect();
+        let [_, h, _] = self.image_shape();
+        crate::show::image_grid(&imgs, self.image_shape(), ncol, crate::show::scale_for(h))
+    }
 }

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::cifar::default_dir;
-use super::image_folder::{LOUD_ABOVE, sorted_entries};
+use super::files::default_dir;
+use super::files::{LOUD_ABOVE, sorted_entries};
 use super::sentences::{SentenceSet, SentenceSplits};
 use super::text_files::{column, parse_delimited, read_text};
 use crate::error::{Error, Result};
@@ -33,7 +33,7 @@ pub struct Imdb;
 impl Imdb {
     /// Loads `$DD_DATA/aclImdb`, or else `$DD_DATA/imdb/IMDB Dataset.csv`.
     pub fn load_default() -> Result<SentenceSplits> {
-        let csv = super::fashion_mnist::data_dir()
+        let csv = super::files::data_dir()
             .join("imdb")
             .join("IMDB Dataset.csv");
         if csv.is_file() {

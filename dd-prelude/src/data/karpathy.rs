@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::decode::decode_many;
-use super::fashion_mnist::data_dir;
+use super::files::data_dir;
 use super::pairs::{PairSet, PairSplits};
 use crate::error::{Error, Result};
 

@@ -185,7 +185,7 @@ pub fn read_mat(path: impl AsRef<Path>) -> Result<MatFile> {
 ///
 /// # Example
 /// ```
-/// let err = dd_prelude::parse_mat("x.mat", b"not a mat file").unwrap_err();
+/// let err = dd_prelude::data::parse_mat("x.mat", b"not a mat file").unwrap_err();
 /// assert!(err.to_string().contains("x.mat"));
 /// ```
 pub fn parse_mat(path: impl AsRef<Path>, bytes: &[u8]) -> Result<MatFile> {

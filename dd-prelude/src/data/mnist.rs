@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use super::cifar::default_dir;
 use super::fashion_mnist::load_idx_pair_splits;
+use super::files::default_dir;
 use super::image_set::ImageSplits;
 use crate::error::Result;
 

@@ -37,7 +37,9 @@ macro_rules! fmt_as_summary {
 }
 use fmt_as_summary;
 
+mod examples;
 mod fashion_mnist;
+mod files;
 mod idx;
 mod image_set;
 
@@ -61,7 +63,10 @@ mod text_files;
 mod trec;
 mod twemoji;
 
-pub use fashion_mnist::{FashionMnist, data_dir};
+pub use examples::{Batch, Examples, SoftLabelled, Targets, soft_cross_entropy};
+pub(crate) use examples::{argmax, hard_cross_entropy, image_shape};
+pub use fashion_mnist::FashionMnist;
+pub use files::data_dir;
 pub use idx::{IdxArray, read_idx, write_idx};
 pub use image_set::{ImageSet, ImageSplits};
 

@@ -5,8 +5,8 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
-use super::sentences::thousands;
 use crate::error::{Error, Result};
+use crate::progress::thousands;
 use crate::show::{Html, escape_html, image_grid};
 
 /// Images `N x C x H x W` (normalised per channel, as [`ImageSet`]) with one or more captions

@@ -9,7 +9,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use super::fashion_mnist::data_dir;
+use super::files::data_dir;
 use super::sentences::{SentenceSet, SentenceSplits};
 use super::text_files::{bytes_to_text, column, parse_delimited};
 use crate::error::{Error, Result};

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use super::sampling;
 use crate::error::{Error, Result};
+use crate::progress::thousands;
 use crate::show::Table;
 
 /// Labelled sentences: texts, one label per text, class names.
@@ -265,19 +266,6 @@ impl SentenceSplits {
             .collect::<Vec<_>>()
             .join("\n")
     }
-}
-
-/// `12808` as `12,808`.
-pub(crate) fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }
 
 super::fmt_as_summary!(SentenceSet, SentenceSplits);

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::cifar::default_dir;
+use super::files::default_dir;
 use super::sentences::{SentenceSet, SentenceSplits};
 use super::text_files::{column, first_file, parse_delimited, read_text};
 use crate::error::{Error, Result};

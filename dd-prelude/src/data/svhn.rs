@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use super::cifar::default_dir;
+use super::files::default_dir;
 use super::image_set::{ImageSet, ImageSplits};
 use super::mat::{MatData, MatFile, parse_mat, read_mat};
 use crate::error::{Error, Result};

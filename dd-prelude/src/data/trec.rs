@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::cifar::default_dir;
+use super::files::default_dir;
 use super::sentences::{SentenceSet, SentenceSplits};
 use super::text_files::{first_file, read_text};
 use crate::error::{Error, Result};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::decode::decode_file;
-use super::fashion_mnist::data_dir;
+use super::files::data_dir;
 use super::pairs::{PairSet, PairSplits};
 use super::sampling::split_plain;
 use crate::error::{Error, Result};

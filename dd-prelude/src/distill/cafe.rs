@@ -1,19 +1,16 @@
 //! CAFE: aligning features (Wang et al., CVPR 2022), seed 002 eq. 5-6, as in the reference code
 //! `kaiwang960112/CAFE` (`distill.py`), with the DC loop schedule.
 
-use std::path::PathBuf;
-
 use burn::config::Config;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Tensor};
 
-use super::augment::DiffAugConfig;
-use super::dc::{check_common, loops};
 use super::engine::ops::one_hot;
 use super::engine::{MetaArch, Params};
-use super::gm::train_on_synthetic;
-use super::outer::{self, Common, Ctx, Init, Method};
+use super::gm::{Bilevel, loops};
+use super::outer::{Ctx, Init, Method, RunSettings, check_common, run};
 use super::{DistillRun, Distiller};
+use crate::augment::DiffAugConfig;
 use crate::data::ImageSet;
 use crate::error::{Result, ensure};
 use crate::models::ConvNetConfig;
@@ -321,7 +318,6 @@ impl Method for CafeMethod {
 
     fn iteration(&mut self, ctx: &mut Ctx<'_>) -> Result<f64> {
         let cfg = &self.cfg;
-        let mut params = self.arch.init(ctx.device);
         let classes = ctx.real.num_classes();
         let ipc = ctx.syn.ipc;
         let [_, h, w] = ctx.real.shape;
@@ -330,8 +326,15 @@ impl Method for CafeMethod {
             layer_weights: &cfg.layer_weights,
             inner_weight: cfg.inner_weight,
         };
-        let mut loss_sum = 0.0;
-        for ol in 0..self.outer_loop {
+        let schedule = Bilevel {
+            arch: &self.arch,
+            outer_loop: self.outer_loop,
+            inner_loop: self.inner_loop,
+            batch_train: cfg.batch_train,
+            lr_net: cfg.lr_net,
+            augment: cfg.augment.as_ref(),
+        };
+        let loss_sum = schedule.run(ctx, |ctx, params| {
             let augs: Vec<_> = (0..classes)
                 .map(|_| cfg.augment.as_ref().map(|a| a.sample([h, w], &mut ctx.rng)))
                 .collect();
@@ -344,7 +347,7 @@ impl Method for CafeMethod {
                     }
                 })
                 .collect();
-            let stats = loss_fn.real_stats(&params, real);
+            let stats = loss_fn.real_stats(params, real);
             let leaf = ctx.syn.leaf();
             let syn = match cfg.augment {
                 Some(_) => Tensor::cat(
@@ -362,27 +365,14 @@ impl Method for CafeMethod {
                 None => leaf.clone(),
             };
             let loss = loss_fn.loss(&params.autodiff(), &stats, syn, ipc);
-            loss_sum += loss.clone().into_scalar::<f32>() as f64;
+            let value = loss.clone().into_scalar::<f32>() as f64;
             let grad = leaf
                 .grad(&loss.backward())
                 .expect("synthetic images require grad");
-            ctx.syn.step(grad, ctx.lr);
-            if ol + 1 == self.outer_loop {
-                break;
-            }
-            let labels = ctx.syn.labels();
-            params = train_on_synthetic(
-                &self.arch,
-                params,
-                &ctx.syn.values,
-                &labels,
-                self.inner_loop,
-                cfg.batch_train,
-                cfg.lr_net,
-                cfg.augment.as_ref(),
-                &mut ctx.rng,
-            );
-        }
+            let lr = ctx.lr;
+            ctx.syn.step(grad, lr);
+            Ok(value)
+        })?;
         Ok(loss_sum / (classes * self.outer_loop) as f64)
     }
 }
@@ -407,15 +397,13 @@ impl Distiller for CafeConfig {
             inner_loop,
             config: serde_json::to_value(self).unwrap_or_default(),
         };
-        let common = Common {
-            ipc: self.ipc,
-            init: self.init,
-            momentum: self.momentum,
-            seed: self.seed,
-            checkpoint: self.checkpoint.as_ref().map(PathBuf::from),
-            checkpoint_every: self.checkpoint_every,
-            progress: self.progress,
-        };
-        outer::start(method, common, data, device)
+        let common = RunSettings::new(self.ipc)
+            .with_init(self.init)
+            .with_momentum(self.momentum)
+            .with_seed(self.seed)
+            .with_checkpoint(self.checkpoint.clone())
+            .with_checkpoint_every(self.checkpoint_every)
+            .with_progress(self.progress);
+        run(method, common, data, device)
     }
 }

@@ -1,45 +1,23 @@
 //! DC: dataset condensation with gradient matching (Zhao, Mopuri & Bilen, ICLR 2021), as in
 //! the reference code `main.py --method DC`.
 
-use std::path::PathBuf;
-
 use burn::config::Config;
 use burn::tensor::Device;
 
 use super::engine::MetaArch;
-use super::gm::{GmSettings, GradientMatching, MatchDistance};
-use super::outer::{self, Common, Init};
+use super::gm::{GmSettings, GradientMatching, MatchDistance, loops};
+use super::outer::{Init, RunSettings, check_common, run};
 use super::{DistillRun, Distiller};
 use crate::data::ImageSet;
 use crate::error::{Result, ensure};
 use crate::models::ConvNetConfig;
 
-/// The outer and inner loop counts of the reference code for `ipc` images per class
-/// (`get_loops`): 1 -> (1, 1), 10 -> (10, 50), 20 -> (20, 25), 30 -> (30, 20),
-/// 40 -> (40, 15), 50 -> (50, 10); `None` for other values.
-///
-/// # Example
-/// ```
-/// assert_eq!(dd_prelude::distill::get_loops(10), Some((10, 50)));
-/// assert_eq!(dd_prelude::distill::get_loops(7), None);
-/// ```
-pub fn get_loops(ipc: usize) -> Option<(usize, usize)> {
-    match ipc {
-        1 => Some((1, 1)),
-        10 => Some((10, 50)),
-        20 => Some((20, 25)),
-        30 => Some((30, 20)),
-        40 => Some((40, 15)),
-        50 => Some((50, 10)),
-        _ => None,
-    }
-}
-
 /// DC, the gradient-matching distiller; its config is [`DcConfig`].
 pub type Dc = DcConfig;
 
 /// Configuration of [`Dc`]: defaults are the reference code's (`lr_img` 0.1 SGD momentum 0.5,
-/// `lr_net` 0.01, real batch 256 per class, network batch 256, loops from [`get_loops`],
+/// `lr_net` 0.01, real batch 256 per class, network batch 256, loops from
+/// [`get_loops`](super::get_loops),
 /// ConvNet width 128 depth 3 with instance norm and average pooling, 1000 iterations).
 /// Initialisation defaults to real images (the code's default is noise: `with_init(Init::Noise)`).
 ///
@@ -73,10 +51,11 @@ pub struct DcConfig {
     /// Batch size of the network's training on the synthetic set.
     #[config(default = 256)]
     pub batch_train: usize,
-    /// Matchings per network (default from [`get_loops`]).
+    /// Matchings per network (default from [`get_loops`](super::get_loops)).
     #[config(default = "None")]
     pub outer_loop: Option<usize>,
-    /// Epochs on the synthetic set between matchings (default from [`get_loops`]).
+    /// Epochs on the synthetic set between matchings (default from
+    /// [`get_loops`](super::get_loops)).
     #[config(default = "None")]
     pub inner_loop: Option<usize>,
     /// How the images start.
@@ -104,62 +83,6 @@ pub struct DcConfig {
     /// Print progress lines.
     #[config(default = true)]
     pub progress: bool,
-}
-
-/// The loop counts of a gradient-matching config, checked.
-pub(crate) fn loops(
-    method: &'static str,
-    ipc: usize,
-    outer: Option<usize>,
-    inner: Option<usize>,
-) -> Result<(usize, usize)> {
-    let default = get_loops(ipc);
-    let outer = outer.or(default.map(|d| d.0));
-    let inner = inner.or(default.map(|d| d.1));
-    ensure(outer.is_some_and(|o| o >= 1), method, "outer_loop", || {
-        format!(
-            "has no reference value for ipc {ipc} (1, 10, 20, 30, 40, 50); set it with with_outer_loop(Some(n))"
-        )
-    })?;
-    ensure(inner.is_some(), method, "inner_loop", || {
-        format!("has no reference value for ipc {ipc}; set it with with_inner_loop(Some(n))")
-    })?;
-    Ok((outer.unwrap_or(1), inner.unwrap_or(0)))
-}
-
-/// Checks the fields every method shares.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn check_common(
-    m: &'static str,
-    ipc: usize,
-    iterations: usize,
-    lr_images: f64,
-    momentum: f64,
-    width: usize,
-    depth: usize,
-    checkpoint_every: usize,
-) -> Result<()> {
-    ensure(ipc >= 1, m, "ipc", || "must be at least 1".into())?;
-    ensure(iterations >= 1, m, "iterations", || {
-        "must be at least 1".into()
-    })?;
-    ensure(
-        lr_images > 0.0 && lr_images.is_finite(),
-        m,
-        "lr_images",
-        || format!("must be positive, got {lr_images}"),
-    )?;
-    ensure((0.0..1.0).contains(&momentum), m, "momentum", || {
-        format!("must be in [0, 1), got {momentum}")
-    })?;
-    ensure(width >= 1, m, "width", || "must be at least 1".into())?;
-    ensure((1..=4).contains(&depth), m, "depth", || {
-        format!("must be 1 to 4 (the ConvNet family), got {depth}")
-    })?;
-    ensure(checkpoint_every >= 1, m, "checkpoint_every", || {
-        "must be at least 1".into()
-    })?;
-    Ok(())
 }
 
 impl DcConfig {
@@ -196,16 +119,14 @@ impl DcConfig {
             .with_depth(self.depth)
     }
 
-    pub(crate) fn common(&self) -> Common {
-        Common {
-            ipc: self.ipc,
-            init: self.init,
-            momentum: self.momentum,
-            seed: self.seed,
-            checkpoint: self.checkpoint.as_ref().map(PathBuf::from),
-            checkpoint_every: self.checkpoint_every,
-            progress: self.progress,
-        }
+    pub(crate) fn common(&self) -> RunSettings {
+        RunSettings::new(self.ipc)
+            .with_init(self.init)
+            .with_momentum(self.momentum)
+            .with_seed(self.seed)
+            .with_checkpoint(self.checkpoint.clone())
+            .with_checkpoint_every(self.checkpoint_every)
+            .with_progress(self.progress)
     }
 
     pub(crate) fn settings(
@@ -247,6 +168,6 @@ impl Distiller for DcConfig {
         let method = GradientMatching {
             s: self.settings("DC", data, json)?,
         };
-        outer::start(method, self.common(), data, device)
+        run(method, self.common(), data, device)
     }
 }

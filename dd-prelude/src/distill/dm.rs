@@ -1,16 +1,13 @@
 //! DM: dataset condensation with distribution matching (Zhao & Bilen, WACV 2023), as in the
 //! reference code `main_DM.py` (ConvNet with instance norm).
 
-use std::path::PathBuf;
-
 use burn::config::Config;
 use burn::tensor::{Device, Tensor};
 
-use super::augment::DiffAugConfig;
-use super::dc::check_common;
 use super::engine::{MetaArch, Params};
-use super::outer::{self, Common, Ctx, Init, Method};
+use super::outer::{Ctx, Init, Method, RunSettings, check_common, run};
 use super::{DistillRun, Distiller};
+use crate::augment::DiffAugConfig;
 use crate::data::ImageSet;
 use crate::error::{Result, ensure};
 use crate::models::ConvNetConfig;
@@ -257,15 +254,13 @@ impl Distiller for DmConfig {
             augment: self.augment.clone(),
             config: serde_json::to_value(self).unwrap_or_default(),
         };
-        let common = Common {
-            ipc: self.ipc,
-            init: self.init,
-            momentum: self.momentum,
-            seed: self.seed,
-            checkpoint: self.checkpoint.as_ref().map(PathBuf::from),
-            checkpoint_every: self.checkpoint_every,
-            progress: self.progress,
-        };
-        outer::start(method, common, data, device)
+        let common = RunSettings::new(self.ipc)
+            .with_init(self.init)
+            .with_momentum(self.momentum)
+            .with_seed(self.seed)
+            .with_checkpoint(self.checkpoint.clone())
+            .with_checkpoint_every(self.checkpoint_every)
+            .with_progress(self.progress);
+        run(method, common, data, device)
     }
 }

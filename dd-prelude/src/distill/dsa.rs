@@ -4,11 +4,11 @@
 use burn::config::Config;
 use burn::tensor::Device;
 
-use super::augment::DiffAugConfig;
 use super::dc::DcConfig;
 use super::gm::{GradientMatching, MatchDistance};
-use super::outer::{self, Init};
+use super::outer::{Init, run};
 use super::{DistillRun, Distiller};
+use crate::augment::DiffAugConfig;
 use crate::data::ImageSet;
 use crate::error::Result;
 
@@ -129,6 +129,6 @@ impl Distiller for DsaConfig {
         let json = serde_json::to_value(self).unwrap_or_default();
         let mut settings = dc.settings("DSA", data, json)?;
         settings.augment = Some(self.augment.clone());
-        outer::start(GradientMatching { s: settings }, dc.common(), data, device)
+        run(GradientMatching { s: settings }, dc.common(), data, device)
     }
 }

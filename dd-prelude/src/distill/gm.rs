@@ -6,11 +6,11 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use super::augment::DiffAugConfig;
 use super::engine::ops::one_hot;
 use super::engine::{MetaArch, ParamKind, Params};
 use super::outer::{Ctx, Method};
-use crate::error::Result;
+use crate::augment::DiffAugConfig;
+use crate::error::{Result, ensure};
 
 /// How real and synthetic gradients are compared (`--dis_metric` of the reference code).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,13 +168,20 @@ impl Method for GradientMatching {
     fn iteration(&mut self, ctx: &mut Ctx<'_>) -> Result<f64> {
         let s = &self.s;
         let device = ctx.device.clone();
-        let mut params = s.arch.init(&device);
         let classes = ctx.real.num_classes();
         let [_, h, w] = ctx.real.shape;
-        let mut loss_sum = 0.0;
-        for ol in 0..s.outer_loop {
+        let schedule = Bilevel {
+            arch: &s.arch,
+            outer_loop: s.outer_loop,
+            inner_loop: s.inner_loop,
+            batch_train: s.batch_train,
+            lr_net: s.lr_net,
+            augment: s.augment.as_ref(),
+        };
+        let loss_sum = schedule.run(ctx, |ctx, params| {
             let tracked = params.autodiff();
             let mut grads = Vec::with_capacity(classes);
+            let mut loss_sum = 0.0;
             for c in 0..classes {
                 let real = ctx.real.batch(c, s.batch_real, &mut ctx.rng);
                 let syn = ctx.syn.class_leaf(c);
@@ -187,7 +194,7 @@ impl Method for GradientMatching {
                 };
                 let n_real = real_in.dims()[0];
                 let (_, g_real) = s.arch.loss_and_grads(
-                    &params,
+                    params,
                     real_in,
                     &one_hot(&vec![c; n_real], classes, &device),
                 );
@@ -200,23 +207,96 @@ impl Method for GradientMatching {
                     .expect("synthetic images require grad");
                 grads.push(g);
             }
-            ctx.syn.step(Tensor::cat(grads, 0), ctx.lr);
-            if ol + 1 == s.outer_loop {
+            let lr = ctx.lr;
+            ctx.syn.step(Tensor::cat(grads, 0), lr);
+            Ok(loss_sum)
+        })?;
+        Ok(loss_sum / (classes * s.outer_loop) as f64)
+    }
+}
+
+/// The bi-level schedule of gradient matching, shared by DC, DSA and CAFE (the reference
+/// code's `main.py` loop): a fresh network; `outer_loop` times, update the synthetic images
+/// (`update`, which returns its loss), then, except after the last time, train the network
+/// on the synthetic set for `inner_loop` epochs.
+pub(crate) struct Bilevel<'a> {
+    pub(crate) arch: &'a MetaArch,
+    pub(crate) outer_loop: usize,
+    pub(crate) inner_loop: usize,
+    pub(crate) batch_train: usize,
+    pub(crate) lr_net: f64,
+    pub(crate) augment: Option<&'a DiffAugConfig>,
+}
+
+impl Bilevel<'_> {
+    /// Runs the schedule on a fresh network; returns the sum of the updates' losses.
+    pub(crate) fn run(
+        &self,
+        ctx: &mut Ctx<'_>,
+        mut update: impl FnMut(&mut Ctx<'_>, &Params) -> Result<f64>,
+    ) -> Result<f64> {
+        let mut params = self.arch.init(ctx.device);
+        let mut loss_sum = 0.0;
+        for ol in 0..self.outer_loop {
+            loss_sum += update(ctx, &params)?;
+            if ol + 1 == self.outer_loop {
                 break;
             }
             let labels = ctx.syn.labels();
             params = train_on_synthetic(
-                &s.arch,
+                self.arch,
                 params,
                 &ctx.syn.values,
                 &labels,
-                s.inner_loop,
-                s.batch_train,
-                s.lr_net,
-                s.augment.as_ref(),
+                self.inner_loop,
+                self.batch_train,
+                self.lr_net,
+                self.augment,
                 &mut ctx.rng,
             );
         }
-        Ok(loss_sum / (classes * s.outer_loop) as f64)
+        Ok(loss_sum)
     }
+}
+
+/// The outer and inner loop counts of the reference code for `ipc` images per class
+/// (`get_loops`): 1 -> (1, 1), 10 -> (10, 50), 20 -> (20, 25), 30 -> (30, 20),
+/// 40 -> (40, 15), 50 -> (50, 10); `None` for other values.
+///
+/// # Example
+/// ```
+/// assert_eq!(dd_prelude::distill::get_loops(10), Some((10, 50)));
+/// assert_eq!(dd_prelude::distill::get_loops(7), None);
+/// ```
+pub fn get_loops(ipc: usize) -> Option<(usize, usize)> {
+    match ipc {
+        1 => Some((1, 1)),
+        10 => Some((10, 50)),
+        20 => Some((20, 25)),
+        30 => Some((30, 20)),
+        40 => Some((40, 15)),
+        50 => Some((50, 10)),
+        _ => None,
+    }
+}
+
+/// The loop counts of a gradient-matching config, checked.
+pub(crate) fn loops(
+    method: &'static str,
+    ipc: usize,
+    outer: Option<usize>,
+    inner: Option<usize>,
+) -> Result<(usize, usize)> {
+    let default = get_loops(ipc);
+    let outer = outer.or(default.map(|d| d.0));
+    let inner = inner.or(default.map(|d| d.1));
+    ensure(outer.is_some_and(|o| o >= 1), method, "outer_loop", || {
+        format!(
+            "has no reference value for ipc {ipc} (1, 10, 20, 30, 40, 50); set it with with_outer_loop(Some(n))"
+        )
+    })?;
+    ensure(inner.is_some(), method, "inner_loop", || {
+        format!("has no reference value for ipc {ipc}; set it with with_inner_loop(Some(n))")
+    })?;
+    Ok((outer.unwrap_or(1), inner.unwrap_or(0)))
 }

@@ -35,7 +35,6 @@
 //! # Ok::<(), Error>(())
 //! ```
 
-pub mod augment;
 mod cafe;
 mod dc;
 mod dm;
@@ -47,13 +46,15 @@ mod plan;
 mod report;
 mod synthetic;
 
-pub use augment::{AugOp, DiffAugConfig, ResampleMap, SiameseAug};
+/// DSA's differentiable augmentation, where gradient matching has always found it.
+pub use crate::augment::diff as augment;
+pub use crate::augment::{AugOp, DiffAugConfig, ResampleMap, SiameseAug};
 pub use cafe::{Cafe, CafeConfig, CafeLoss, RealStats};
-pub use dc::{Dc, DcConfig, get_loops};
+pub use dc::{Dc, DcConfig};
 pub use dm::{Dm, DmConfig, dm_loss};
 pub use dsa::{Dsa, DsaConfig};
-pub use gm::{MatchDistance, match_loss};
-pub use outer::Init;
+pub use gm::{MatchDistance, get_loops, match_loss};
+pub use outer::{Ctx, Init, Method, RealPool, RunSettings, SynState, run};
 pub use plan::DistillPlan;
 pub use report::{
     DistillOutcome, Published, comparison_table, distill_and_evaluate, published, random_real,

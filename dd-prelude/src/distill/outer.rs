@@ -1,6 +1,10 @@
-//! The outer loop every distillation method shares: synthetic images with their SGD-momentum
-//! optimizer, the real set on the device, per-iteration seeding, progress lines, the loss
-//! curve, and checkpoint / resume.
+//! The outer loop every distillation method shares: the learnable synthetic state
+//! ([`SynState`]: the images and any other learnable tensor a method adds, each with its own
+//! SGD-momentum optimizer and learning rate), the real set on the device ([`RealPool`]),
+//! per-iteration seeding, progress lines, the loss curve, and checkpoint / resume.
+//!
+//! A method is one [`Method`] implementation handed to [`run`]: DC, DSA, DM and CAFE are
+//! written that way, and so can a research variant in a notebook cell.
 //!
 //! Every iteration `it` draws its randomness from `seed` and `it` alone (a host `StdRng` for
 //! batches and augmentations, `device.seed(..)` for fresh networks), so a run resumed from a
@@ -20,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::synthetic::{f32_bytes, read_f32, serialize, write_atomic};
 use super::{DistillRun, StepRecord, SyntheticSet};
 use crate::data::ImageSet;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ensure};
 use crate::progress::Progress;
 use crate::show::LinePlot;
 
@@ -34,18 +38,24 @@ pub enum Init {
 }
 
 /// The real training set, uploaded once to the device, with its indices per class.
-pub(crate) struct RealPool {
+pub struct RealPool {
     images: Tensor<4>,
     by_class: Vec<Vec<usize>>,
-    pub(crate) shape: [usize; 3],
-    pub(crate) classes: Vec<String>,
-    pub(crate) mean: Vec<f32>,
-    pub(crate) std: Vec<f32>,
-    pub(crate) name: String,
+    /// `[C, H, W]` of one image.
+    pub shape: [usize; 3],
+    /// Class names.
+    pub classes: Vec<String>,
+    /// Per-channel normalisation mean of the set.
+    pub mean: Vec<f32>,
+    /// Per-channel normalisation standard deviation of the set.
+    pub std: Vec<f32>,
+    /// The set's name.
+    pub name: String,
 }
 
 impl RealPool {
-    pub(crate) fn new(data: &ImageSet, device: &Device) -> Result<Self> {
+    /// Uploads `data`; every class needs at least one image.
+    pub fn new(data: &ImageSet, device: &Device) -> Result<Self> {
         let by_class: Vec<Vec<usize>> = (0..data.num_classes())
             .map(|c| data.class_indices(c))
             .collect();
@@ -71,12 +81,18 @@ impl RealPool {
         })
     }
 
-    pub(crate) fn num_classes(&self) -> usize {
+    /// Number of classes.
+    pub fn num_classes(&self) -> usize {
         self.classes.len()
     }
 
+    /// Number of real images of class `c`.
+    pub fn class_len(&self, c: usize) -> usize {
+        self.by_class[c].len()
+    }
+
     /// `n` random images of class `c` (all of them when the class has fewer), on the device.
-    pub(crate) fn batch(&self, c: usize, n: usize, rng: &mut StdRng) -> Tensor<4> {
+    pub fn batch(&self, c: usize, n: usize, rng: &mut StdRng) -> Tensor<4> {
         let pool = &self.by_class[c];
         let idx: Vec<i64> = if n >= pool.len() {
             let mut v: Vec<i64> = pool.iter().map(|&i| i as i64).collect();
@@ -104,30 +120,62 @@ impl RealPool {
     }
 }
 
-/// The synthetic images (plain tensor, class-major: `ipc` images of class 0, then class 1, ...)
-/// and their SGD-momentum buffer.
-pub(crate) struct SynImages {
+/// The learnable synthetic state a [`Method`] updates: the images (plain tensor,
+/// class-major: `ipc` images of class 0, then class 1, ...) and any further named learnable
+/// tensors the method adds in [`Method::init_state`] (soft labels, a step size). Each tensor
+/// has its own SGD-momentum buffer (PyTorch's SGD, dampening 0); checkpoints save and restore
+/// all of them.
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// use dd_prelude::distill::{Init, RealPool, SynState};
+/// use burn::tensor::Tensor;
+/// let dev = device();
+/// let data = ImageSet::from_pixels("t", [1, 2, 2], (0..16).map(|i| i as f32 / 16.0).collect(),
+///                                  vec![0, 1, 0, 1], vec!["a".into(), "b".into()])?;
+/// let real = RealPool::new(&data, &dev)?;
+/// let mut state = SynState::init(&real, 1, Init::Real, 0.5, 0);
+/// state.add("lr", Tensor::<1>::from_floats([0.01], &dev), 1e-3, 0.5)?;
+/// state.step_named("lr", Tensor::<1>::from_floats([1.0], &dev));
+/// let lr: f32 = state.get::<1>("lr").into_scalar();
+/// assert!((lr - (0.01 - 1e-3)).abs() < 1e-7);
+/// assert_eq!(state.images().dims(), [2, 1, 2, 2]);
+/// # Ok::<(), Error>(())
+/// ```
+pub struct SynState {
     pub(crate) values: Tensor<4>,
     momentum_buf: Tensor<4>,
-    pub(crate) ipc: usize,
-    pub(crate) classes: usize,
+    /// Images per class.
+    pub ipc: usize,
+    /// Number of classes.
+    pub classes: usize,
+    momentum: f64,
+    extras: Vec<Learnable>,
+}
+
+/// A named learnable tensor of a [`SynState`], stored flat.
+struct Learnable {
+    name: String,
+    shape: Vec<usize>,
+    value: Tensor<1>,
+    buf: Tensor<1>,
+    lr: f64,
     momentum: f64,
 }
 
-impl SynImages {
-    pub(crate) fn init(
-        real: &RealPool,
-        ipc: usize,
-        init: Init,
-        momentum: f64,
-        rng: &mut StdRng,
-        device: &Device,
-    ) -> Self {
+impl SynState {
+    /// A fresh state: `ipc` images per class drawn from `real` ([`Init::Real`]) or standard
+    /// normal noise, with SGD momentum `momentum`; `seed` fixes the draw.
+    pub fn init(real: &RealPool, ipc: usize, init: Init, momentum: f64, seed: u64) -> Self {
+        let mut rng = StdRng::seed_from_u64(mix(seed, u64::MAX));
+        let device = real.images.device();
         let [c, h, w] = real.shape;
         let classes = real.num_classes();
         let values = match init {
             Init::Real => {
-                let parts: Vec<Tensor<4>> = (0..classes).map(|k| real.batch(k, ipc, rng)).collect();
+                let parts: Vec<Tensor<4>> =
+                    (0..classes).map(|k| real.batch(k, ipc, &mut rng)).collect();
                 // A class with fewer than ipc images repeats some (the set keeps its size).
                 let parts = parts
                     .into_iter()
@@ -144,28 +192,34 @@ impl SynImages {
             }
             Init::Noise => {
                 let n = classes * ipc * c * h * w;
-                let v: Vec<f32> = (0..n).map(|_| standard_normal(rng)).collect();
-                Tensor::from_data(TensorData::new(v, [classes * ipc, c, h, w]), device)
+                let v: Vec<f32> = (0..n).map(|_| standard_normal(&mut rng)).collect();
+                Tensor::from_data(TensorData::new(v, [classes * ipc, c, h, w]), &device)
             }
         };
-        SynImages {
+        SynState {
             momentum_buf: Tensor::zeros_like(&values),
             values,
             ipc,
             classes,
             momentum,
+            extras: Vec::new(),
         }
     }
 
+    /// The images, `[classes * ipc, C, H, W]`, class-major.
+    pub fn images(&self) -> Tensor<4> {
+        self.values.clone()
+    }
+
     /// Labels, class-major.
-    pub(crate) fn labels(&self) -> Vec<usize> {
+    pub fn labels(&self) -> Vec<usize> {
         (0..self.classes)
             .flat_map(|c| std::iter::repeat_n(c, self.ipc))
             .collect()
     }
 
     /// The images of class `c` as a fresh autodiff leaf.
-    pub(crate) fn class_leaf(&self, c: usize) -> Tensor<4> {
+    pub fn class_leaf(&self, c: usize) -> Tensor<4> {
         self.values
             .clone()
             .narrow(0, c * self.ipc, self.ipc)
@@ -174,12 +228,13 @@ impl SynImages {
     }
 
     /// All images as a fresh autodiff leaf.
-    pub(crate) fn leaf(&self) -> Tensor<4> {
+    pub fn leaf(&self) -> Tensor<4> {
         self.values.clone().autodiff().require_grad()
     }
 
-    /// One step of PyTorch's SGD with momentum (dampening 0): `buf = m * buf + g; x -= lr * buf`.
-    pub(crate) fn step(&mut self, grad: Tensor<4>, lr: f64) {
+    /// One step of PyTorch's SGD with momentum (dampening 0) on the images:
+    /// `buf = m * buf + g; x -= lr * buf`.
+    pub fn step(&mut self, grad: Tensor<4>, lr: f64) {
         let buf = self
             .momentum_buf
             .clone()
@@ -187,6 +242,96 @@ impl SynImages {
             .add(grad);
         self.values = self.values.clone().sub(buf.clone().mul_scalar(lr));
         self.momentum_buf = buf;
+    }
+
+    /// Adds a learnable tensor `name` (soft labels, a step size) with its own learning rate and
+    /// momentum. Names are unique and `images` is taken.
+    pub fn add<const D: usize>(
+        &mut self,
+        name: &str,
+        init: Tensor<D>,
+        lr: f64,
+        momentum: f64,
+    ) -> Result<()> {
+        if name == "images" || name.ends_with(".momentum") || self.find(name).is_some() {
+            return Err(Error::config(
+                "SynState",
+                "name",
+                format!("`{name}` is taken (images, an existing tensor, or a .momentum suffix)"),
+            ));
+        }
+        if !(lr.is_finite() && lr >= 0.0 && (0.0..1.0).contains(&momentum)) {
+            return Err(Error::config(
+                "SynState",
+                "lr",
+                format!("`{name}` needs lr >= 0 and momentum in [0, 1), got {lr} and {momentum}"),
+            ));
+        }
+        let shape = init.dims().to_vec();
+        let value = init.inner().flatten::<1>(0, D - 1);
+        self.extras.push(Learnable {
+            name: name.to_string(),
+            shape,
+            buf: Tensor::zeros_like(&value),
+            value,
+            lr,
+            momentum,
+        });
+        Ok(())
+    }
+
+    fn find(&self, name: &str) -> Option<usize> {
+        self.extras.iter().position(|l| l.name == name)
+    }
+
+    fn learnable(&self, name: &str) -> &Learnable {
+        let i = self.find(name).unwrap_or_else(|| {
+            panic!(
+                "no learnable tensor `{name}` in this state (have: {:?}); add it in Method::init_state",
+                self.names()
+            )
+        });
+        &self.extras[i]
+    }
+
+    /// Names of the learnable tensors besides the images, in the order they were added.
+    pub fn names(&self) -> Vec<String> {
+        self.extras.iter().map(|l| l.name.clone()).collect()
+    }
+
+    /// Whether a learnable tensor `name` exists.
+    pub fn has(&self, name: &str) -> bool {
+        self.find(name).is_some()
+    }
+
+    /// The current value of `name` (rank `D`, as added).
+    ///
+    /// # Panics
+    /// When `name` was never added (a bug in the method, not in a user's input).
+    pub fn get<const D: usize>(&self, name: &str) -> Tensor<D> {
+        let l = self.learnable(name);
+        let shape: [usize; D] =
+            l.shape.clone().try_into().unwrap_or_else(|_| {
+                panic!("`{name}` has rank {}, asked for rank {D}", l.shape.len())
+            });
+        l.value.clone().reshape(shape)
+    }
+
+    /// The current value of `name` as a fresh autodiff leaf.
+    pub fn leaf_of<const D: usize>(&self, name: &str) -> Tensor<D> {
+        self.get::<D>(name).autodiff().require_grad()
+    }
+
+    /// One SGD-momentum step on `name` with its own learning rate.
+    pub fn step_named<const D: usize>(&mut self, name: &str, grad: Tensor<D>) {
+        let i = self
+            .find(name)
+            .unwrap_or_else(|| panic!("no learnable tensor `{name}`"));
+        let l = &mut self.extras[i];
+        let g = grad.inner().flatten::<1>(0, D - 1);
+        let buf = l.buf.clone().mul_scalar(l.momentum).add(g);
+        l.value = l.value.clone().sub(buf.clone().mul_scalar(l.lr));
+        l.buf = buf;
     }
 }
 
@@ -198,45 +343,139 @@ fn standard_normal(rng: &mut StdRng) -> f32 {
 }
 
 /// What one iteration of a method sees.
-pub(crate) struct Ctx<'a> {
-    pub(crate) rng: StdRng,
-    pub(crate) syn: &'a mut SynImages,
-    pub(crate) real: &'a RealPool,
-    pub(crate) device: &'a Device,
-    /// Image learning rate of this iteration.
-    pub(crate) lr: f64,
+pub struct Ctx<'a> {
+    /// This iteration's random stream (seeded from the run's seed and the iteration alone).
+    pub rng: StdRng,
+    /// The learnable synthetic state.
+    pub syn: &'a mut SynState,
+    /// The real set.
+    pub real: &'a RealPool,
+    /// Where everything runs.
+    pub device: &'a Device,
+    /// Image learning rate of this iteration ([`Method::lr_images`]).
+    pub lr: f64,
 }
 
-/// One distillation method plugged into the shared loop.
-pub(crate) trait Method {
-    /// `DC`, `DSA`, `DM`, `CAFE`.
+/// One distillation method plugged into the shared outer loop ([`run`]): what a new method
+/// implements, in the crate or in a notebook cell. The loop owns seeding, progress, the loss
+/// curve, checkpoints and the synthetic set; a method owns one iteration.
+///
+/// # Example
+/// A toy method that pulls each class's images towards that class's real mean, run with
+/// checkpoints:
+/// ```
+/// use dd_prelude::*;
+/// use dd_prelude::distill::{Ctx, Method, RunSettings, run};
+/// struct MeanPull;
+/// impl Method for MeanPull {
+///     fn name(&self) -> &'static str { "MeanPull" }
+///     fn config_json(&self) -> serde_json::Value { serde_json::json!({"method": "MeanPull"}) }
+///     fn lr_images(&self, _it: usize) -> f64 { 0.1 }
+///     fn iteration(&mut self, ctx: &mut Ctx<'_>) -> Result<f64> {
+///         let mut grads = Vec::new();
+///         for c in 0..ctx.real.num_classes() {
+///             let real = ctx.real.batch(c, 4, &mut ctx.rng).mean_dim(0);
+///             let syn = ctx.syn.class_leaf(c);
+///             let loss = (syn.clone() - real).square().sum();
+///             grads.push(syn.grad(&loss.backward()).unwrap());
+///         }
+///         let lr = ctx.lr;
+///         ctx.syn.step(burn::tensor::Tensor::cat(grads, 0), lr);
+///         Ok(0.0)
+///     }
+/// }
+/// let data = ImageSet::from_pixels("t", [1, 2, 2], (0..32).map(|i| (i % 5) as f32 / 5.0).collect(),
+///                                  vec![0, 1, 0, 1, 0, 1, 0, 1], vec!["a".into(), "b".into()])?;
+/// let mut r = run(MeanPull, RunSettings::new(1).with_progress(false), &data, &device())?;
+/// assert_eq!(r.steps(3)?.iterations(), 3);
+/// # Ok::<(), Error>(())
+/// ```
+pub trait Method {
+    /// Short name (`DC`, `DSA`, `DM`, `CAFE`, ...).
     fn name(&self) -> &'static str;
     /// The hyper-parameters (for the manifest and the checkpoint check).
     fn config_json(&self) -> serde_json::Value;
     /// Image learning rate at iteration `it` (a schedule where the method has one).
     fn lr_images(&self, it: usize) -> f64;
-    /// One outer iteration (the reference code's `it`): updates the images through
-    /// `ctx.syn.step(..)` one or more times; returns the iteration's mean loss.
+    /// Adds the method's learnable tensors besides the images (soft labels, a step size) to a
+    /// fresh state with [`SynState::add`]; called once when a run starts, before any resume.
+    fn init_state(&self, _state: &mut SynState, _real: &RealPool) -> Result<()> {
+        Ok(())
+    }
+    /// One outer iteration (the reference code's `it`): updates the state through
+    /// `ctx.syn.step(..)` / `ctx.syn.step_named(..)` one or more times; returns the
+    /// iteration's mean loss.
     fn iteration(&mut self, ctx: &mut Ctx<'_>) -> Result<f64>;
+    /// The synthetic set's soft targets `[classes * ipc, classes]` (rows are distributions),
+    /// where the method learns them; `None` (the default) means hard class labels.
+    fn soft_labels(&self, _state: &SynState) -> Option<Tensor<2>> {
+        None
+    }
+    /// The step size the method learned, where it learns one (scored sets train with it).
+    fn learned_lr(&self, _state: &SynState) -> Option<f64> {
+        None
+    }
 }
 
-/// Settings every method's config carries.
-#[derive(Debug, Clone)]
-pub(crate) struct Common {
-    pub(crate) ipc: usize,
-    pub(crate) init: Init,
-    pub(crate) momentum: f64,
-    pub(crate) seed: u64,
-    pub(crate) checkpoint: Option<PathBuf>,
-    pub(crate) checkpoint_every: usize,
-    pub(crate) progress: bool,
+/// Settings of the outer loop every method shares: images per class, their initialisation
+/// and optimizer momentum, the seed, checkpoints and progress.
+///
+/// # Example
+/// ```
+/// use dd_prelude::distill::{RunSettings, Init};
+/// let s = RunSettings::new(10).with_init(Init::Noise).with_checkpoint(Some("ckpt/run".into()));
+/// assert!(s.check("MyMethod").is_ok());
+/// assert!(RunSettings::new(0).check("MyMethod").is_err());
+/// ```
+#[derive(burn::config::Config, Debug)]
+pub struct RunSettings {
+    /// Synthetic images per class.
+    pub ipc: usize,
+    /// How the images start.
+    #[config(default = "Init::Real")]
+    pub init: Init,
+    /// Momentum of the images' SGD.
+    #[config(default = 0.5)]
+    pub momentum: f64,
+    /// Seed of every random choice.
+    #[config(default = 0)]
+    pub seed: u64,
+    /// Checkpoint file: written every `checkpoint_every` iterations and after every
+    /// `steps(..)`, resumed from by [`run`] when it exists.
+    #[config(default = "None")]
+    pub checkpoint: Option<String>,
+    /// Iterations between checkpoints.
+    #[config(default = 50)]
+    pub checkpoint_every: usize,
+    /// Print progress lines.
+    #[config(default = true)]
+    pub progress: bool,
+}
+
+impl RunSettings {
+    /// Checks every field; `method` names the config in errors.
+    pub fn check(&self, method: &'static str) -> Result<()> {
+        crate::error::ensure(self.ipc >= 1, method, "ipc", || "must be at least 1".into())?;
+        crate::error::ensure(
+            (0.0..1.0).contains(&self.momentum),
+            method,
+            "momentum",
+            || format!("must be in [0, 1), got {}", self.momentum),
+        )?;
+        crate::error::ensure(
+            self.checkpoint_every >= 1,
+            method,
+            "checkpoint_every",
+            || "must be at least 1".into(),
+        )
+    }
 }
 
 /// A run of method `M`: the [`DistillRun`] every distiller returns.
-pub(crate) struct Outer<M: Method> {
+struct Outer<M: Method> {
     method: M,
-    common: Common,
-    syn: SynImages,
+    common: RunSettings,
+    syn: SynState,
     real: RealPool,
     device: Device,
     it: usize,
@@ -268,23 +507,19 @@ fn run_identity(mut config: serde_json::Value) -> serde_json::Value {
     config
 }
 
-/// Starts (or resumes from `common.checkpoint`) a run of `method` on `data`.
-pub(crate) fn start<M: Method + 'static>(
+/// Starts (or resumes from `settings.checkpoint`) a run of `method` on `data`: the one outer
+/// loop of every distiller. See [`Method`] for an example.
+pub fn run<M: Method + 'static>(
     method: M,
-    common: Common,
+    settings: RunSettings,
     data: &ImageSet,
     device: &Device,
 ) -> Result<Box<dyn DistillRun>> {
+    settings.check(method.name())?;
+    let common = settings;
     let real = RealPool::new(data, device)?;
-    let mut rng = StdRng::seed_from_u64(mix(common.seed, u64::MAX));
-    let syn = SynImages::init(
-        &real,
-        common.ipc,
-        common.init,
-        common.momentum,
-        &mut rng,
-        device,
-    );
+    let mut syn = SynState::init(&real, common.ipc, common.init, common.momentum, common.seed);
+    method.init_state(&mut syn, &real)?;
     let mut run = Outer {
         method,
         common,
@@ -295,13 +530,17 @@ pub(crate) fn start<M: Method + 'static>(
         history: Vec::new(),
         seconds: 0.0,
     };
-    if let Some(path) = run.common.checkpoint.clone().filter(|p| p.exists()) {
+    if let Some(path) = run.checkpoint_path().filter(|p| p.exists()) {
         run.resume(&path)?;
     }
     Ok(Box::new(run))
 }
 
 impl<M: Method> Outer<M> {
+    fn checkpoint_path(&self) -> Option<PathBuf> {
+        self.common.checkpoint.as_ref().map(PathBuf::from)
+    }
+
     /// The config and the data as compared on resume (see [`run_identity`]).
     fn fingerprint(&self) -> serde_json::Value {
         let mut v = self.method.config_json();
@@ -330,7 +569,7 @@ impl<M: Method> Outer<M> {
             .into_data()
             .try_into_vec::<f32>()
             .expect("f32 buffer");
-        let entries = vec![
+        let mut entries = vec![
             (
                 "images".to_string(),
                 Dtype::F32,
@@ -344,6 +583,19 @@ impl<M: Method> Outer<M> {
                 f32_bytes(&buf),
             ),
         ];
+        for l in &self.syn.extras {
+            for (name, t) in [
+                (l.name.clone(), &l.value),
+                (format!("{}.momentum", l.name), &l.buf),
+            ] {
+                let v = t
+                    .clone()
+                    .into_data()
+                    .try_into_vec::<f32>()
+                    .expect("f32 tensor");
+                entries.push((name, Dtype::F32, l.shape.clone(), f32_bytes(&v)));
+            }
+        }
         let mut meta = HashMap::new();
         meta.insert("method".into(), self.method.name().to_string());
         meta.insert("config".into(), self.fingerprint().to_string());
@@ -387,18 +639,29 @@ impl<M: Method> Outer<M> {
         let st = SafeTensors::deserialize(&bytes).map_err(|e| Error::data(path, e.to_string()))?;
         let dims = self.syn.values.dims();
         let device = self.device.clone();
-        let load = |name: &str| -> Result<Tensor<4>> {
+        let load_flat = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
             let v = read_f32(&st, name, path)?;
-            if v.len() != dims.iter().product::<usize>() {
+            if v.len() != shape.iter().product::<usize>() {
                 return Err(Error::data(
                     path,
-                    format!("tensor `{name}` has {} values, expected {dims:?}", v.len()),
+                    format!("tensor `{name}` has {} values, expected {shape:?}", v.len()),
                 ));
             }
+            Ok(v)
+        };
+        let load = |name: &str| -> Result<Tensor<4>> {
+            let v = load_flat(name, &dims)?;
             Ok(Tensor::from_data(TensorData::new(v, dims), &device))
         };
         self.syn.values = load("images")?;
         self.syn.momentum_buf = load("momentum")?;
+        for l in &mut self.syn.extras {
+            let n = l.shape.iter().product::<usize>();
+            let value = load_flat(&l.name, &l.shape)?;
+            let buf = load_flat(&format!("{}.momentum", l.name), &l.shape)?;
+            l.value = Tensor::from_data(TensorData::new(value, [n]), &device);
+            l.buf = Tensor::from_data(TensorData::new(buf, [n]), &device);
+        }
         self.it = get("iteration")?
             .parse()
             .map_err(|_| Error::data(path, "bad iteration"))?;
@@ -447,14 +710,14 @@ impl<M: Method> DistillRun for Outer<M> {
                 seconds: self.seconds,
             });
             progress.tick(1, || format!("iteration {} loss {loss:.4}", self.it));
-            if let Some(path) = &self.common.checkpoint
+            if let Some(path) = self.checkpoint_path()
                 && self.it.is_multiple_of(self.common.checkpoint_every)
             {
-                self.save_checkpoint(path)?;
+                self.save_checkpoint(&path)?;
             }
         }
-        if let Some(path) = &self.common.checkpoint {
-            self.save_checkpoint(path)?;
+        if let Some(path) = self.checkpoint_path() {
+            self.save_checkpoint(&path)?;
         }
         Ok(self)
     }
@@ -467,16 +730,24 @@ impl<M: Method> DistillRun for Outer<M> {
             .into_data()
             .try_into_vec::<f32>()
             .expect("f32 images");
+        let soft_labels = self.method.soft_labels(&self.syn).map(|t| {
+            t.inner()
+                .into_data()
+                .convert::<f32>()
+                .try_into_vec::<f32>()
+                .expect("f32 soft labels")
+        });
         SyntheticSet {
             method: self.method.name().to_string(),
             source: self.real.name.clone(),
             shape: self.real.shape,
             images: values,
             labels: self.syn.labels(),
+            soft_labels,
             classes: self.real.classes.clone(),
             mean: self.real.mean.clone(),
             std: self.real.std.clone(),
-            lr: None,
+            lr: self.method.learned_lr(&self.syn).map(|v| v as f32),
             config: self.method.config_json(),
             iterations: self.it,
             seconds: self.seconds,
@@ -513,4 +784,39 @@ impl<M: Method> DistillRun for Outer<M> {
         )
         .series(self.method.name(), pts)
     }
+}
+
+/// Checks the fields every method shares.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn check_common(
+    m: &'static str,
+    ipc: usize,
+    iterations: usize,
+    lr_images: f64,
+    momentum: f64,
+    width: usize,
+    depth: usize,
+    checkpoint_every: usize,
+) -> Result<()> {
+    ensure(ipc >= 1, m, "ipc", || "must be at least 1".into())?;
+    ensure(iterations >= 1, m, "iterations", || {
+        "must be at least 1".into()
+    })?;
+    ensure(
+        lr_images > 0.0 && lr_images.is_finite(),
+        m,
+        "lr_images",
+        || format!("must be positive, got {lr_images}"),
+    )?;
+    ensure((0.0..1.0).contains(&momentum), m, "momentum", || {
+        format!("must be in [0, 1), got {momentum}")
+    })?;
+    ensure(width >= 1, m, "width", || "must be at least 1".into())?;
+    ensure((1..=4).contains(&depth), m, "depth", || {
+        format!("must be 1 to 4 (the ConvNet family), got {depth}")
+    })?;
+    ensure(checkpoint_every >= 1, m, "checkpoint_every", || {
+        "must be at least 1".into()
+    })?;
+    Ok(())
 }

@@ -78,8 +78,11 @@ fn score(
     preset: &EvalPreset,
     device: &Device,
 ) -> Result<DistillOutcome> {
-    let train = synthetic.to_image_set()?;
-    let report = evaluate(&train, test, preset, device)?;
+    // A set with learned soft targets trains on them (soft cross-entropy); others on labels.
+    let report = match synthetic.soft_labels {
+        Some(_) => evaluate(&synthetic.to_soft_set()?, test, preset, device)?,
+        None => evaluate(&synthetic.to_image_set()?, test, preset, device)?,
+    };
     synthetic.accuracy = Some(Accuracy {
         mean: report.mean,
         std: report.std,
@@ -154,6 +157,7 @@ pub fn random_real(
         shape: [c, h, w],
         images: sub.images().to_vec(),
         labels: sub.labels().to_vec(),
+        soft_labels: None,
         classes: sub.classes().to_vec(),
         mean: sub.mean().to_vec(),
         std: sub.std().to_vec(),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
-use crate::data::ImageSet;
+use crate::data::{ImageSet, SoftLabelled};
 use crate::error::{Error, Result};
 use crate::show::{Png, ShowImages};
 
@@ -39,6 +39,10 @@ pub struct SyntheticSet {
     /// One label per image.
     #[serde(skip)]
     pub labels: Vec<usize>,
+    /// Learned soft targets, `N x classes` row-major (each row a distribution), for methods
+    /// that learn them (SLDD); `None` means the hard `labels` are the targets.
+    #[serde(skip)]
+    pub soft_labels: Option<Vec<f32>>,
     /// Class names, indexed by label.
     pub classes: Vec<String>,
     /// Per-channel mean of the source set's normalisation.
@@ -101,6 +105,7 @@ impl SyntheticSet {
             shape,
             images,
             labels,
+            soft_labels: None,
             classes,
             mean,
             std,
@@ -133,7 +138,36 @@ impl SyntheticSet {
         counts.into_iter().max().unwrap_or(0)
     }
 
-    /// The set as an [`ImageSet`] (for `fit`, the evaluation protocol, grids).
+    /// The set with its learned soft targets as a [`SoftLabelled`] image set (what `fit` and
+    /// the evaluation protocol train a soft-label set as); hard one-hot targets when the
+    /// method learned none.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// use dd_prelude::distill::SyntheticSet;
+    /// let mut syn = SyntheticSet::new("SLDD", "toy", [1, 1, 1], vec![0.0, 1.0], vec![0, 1],
+    ///                                 vec!["a".into(), "b".into()], vec![0.0], vec![1.0])?;
+    /// syn.soft_labels = Some(vec![0.8, 0.2, 0.4, 0.6]);
+    /// assert_eq!(syn.to_soft_set()?.soft_targets().unwrap()[1], 0.2);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn to_soft_set(&self) -> Result<SoftLabelled<ImageSet>> {
+        let images = self.to_image_set()?;
+        let k = self.classes.len();
+        let targets = match &self.soft_labels {
+            Some(soft) => soft.clone(),
+            None => self
+                .labels
+                .iter()
+                .flat_map(|&l| (0..k).map(move |c| if c == l { 1.0 } else { 0.0 }))
+                .collect(),
+        };
+        SoftLabelled::new(images, targets)
+    }
+
+    /// The set as an [`ImageSet`] with hard labels (for `fit`, the evaluation protocol,
+    /// grids).
     pub fn to_image_set(&self) -> Result<ImageSet> {
         ImageSet::from_normalized(
             format!(
@@ -217,6 +251,14 @@ impl SyntheticSet {
         if let Some(lr) = self.lr {
             entries.push(("lr".to_string(), Dtype::F32, vec![1], f32_bytes(&[lr])));
         }
+        if let Some(soft) = &self.soft_labels {
+            entries.push((
+                "soft_labels".to_string(),
+                Dtype::F32,
+                vec![self.len(), self.classes.len()],
+                f32_bytes(soft),
+            ));
+        }
         let mut meta = HashMap::new();
         meta.insert("format".to_string(), FORMAT.to_string());
         meta.insert("method".to_string(), self.method.clone());
@@ -261,7 +303,15 @@ impl SyntheticSet {
             Ok(_) => read_f32(&st, "lr", &tensors_path)?.first().copied(),
             Err(_) => None,
         };
+        set.soft_labels = match st.tensor("soft_labels") {
+            Ok(_) => Some(read_f32(&st, "soft_labels", &tensors_path)?),
+            Err(_) => None,
+        };
         set.to_image_set()?;
+        if set.soft_labels.is_some() {
+            set.to_soft_set()
+                .map_err(|e| Error::data(&tensors_path, e.to_string()))?;
+        }
         Ok(set)
     }
 }

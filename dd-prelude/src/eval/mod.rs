@@ -7,7 +7,7 @@ pub use protocol::*;
 
 use burn::tensor::{Device, Tensor};
 
-use crate::data::ImageSet;
+use crate::data::{Examples, argmax};
 use crate::models::Classifier;
 
 /// Images per forward pass when scoring (no gradients are kept, so this can be large).
@@ -15,19 +15,18 @@ const EVAL_BATCH: usize = 500;
 
 /// Runs `f` over `data` in batches of [`EVAL_BATCH`] with the model in validation mode and
 /// concatenates the rows it returns.
-fn map_batches<M: Classifier>(
+fn map_batches<M: Classifier, S: Examples<Input = M::Input> + ?Sized>(
     model: &M,
-    data: &ImageSet,
+    data: &S,
     device: &Device,
-    f: impl Fn(&M, Tensor<4>) -> Tensor<2>,
+    f: impl Fn(&M, M::Input) -> Tensor<2>,
 ) -> (Vec<f32>, usize) {
     let model = model.valid();
     let mut out = Vec::new();
     let mut width = 0;
     let all: Vec<usize> = (0..data.len()).collect();
     for chunk in all.chunks(EVAL_BATCH) {
-        let (x, _) = data.batch(chunk, device);
-        let y = f(&model, x);
+        let y = f(&model, data.inputs(chunk, device));
         width = y.dims()[1];
         out.extend(
             y.into_data()
@@ -49,12 +48,20 @@ fn map_batches<M: Classifier>(
 /// assert_eq!(logits(&net, &set, &dev).len(), 2 * 2);
 /// # Ok::<(), Error>(())
 /// ```
-pub fn logits<M: Classifier>(model: &M, data: &ImageSet, device: &Device) -> Vec<f32> {
+pub fn logits<M: Classifier, S: Examples<Input = M::Input> + ?Sized>(
+    model: &M,
+    data: &S,
+    device: &Device,
+) -> Vec<f32> {
     map_batches(model, data, device, |m, x| m.forward(x)).0
 }
 
 /// Penultimate features of every image: the values, row-major, and the feature width.
-pub fn features<M: Classifier>(model: &M, data: &ImageSet, device: &Device) -> (Vec<f32>, usize) {
+pub fn features<M: Classifier, S: Examples<Input = M::Input> + ?Sized>(
+    model: &M,
+    data: &S,
+    device: &Device,
+) -> (Vec<f32>, usize) {
     map_batches(model, data, device, |m, x| m.features(x))
 }
 
@@ -72,9 +79,9 @@ pub fn features<M: Classifier>(model: &M, data: &ImageSet, device: &Device) -> (
 /// assert_eq!((l.len(), c, f.len(), w), (4, 2, 2 * 16, 16));
 /// # Ok::<(), Error>(())
 /// ```
-pub fn logits_and_features<M: Classifier>(
+pub fn logits_and_features<M: Classifier, S: Examples<Input = M::Input> + ?Sized>(
     model: &M,
-    data: &ImageSet,
+    data: &S,
     device: &Device,
 ) -> (Vec<f32>, usize, Vec<f32>, usize) {
     let model = model.valid();
@@ -82,7 +89,7 @@ pub fn logits_and_features<M: Classifier>(
     let (mut classes, mut width) = (0, 0);
     let all: Vec<usize> = (0..data.len()).collect();
     for chunk in all.chunks(EVAL_BATCH) {
-        let (x, _) = data.batch(chunk, device);
+        let x = data.inputs(chunk, device);
         let f = model.features(x.clone());
         let l = model.forward(x);
         classes = l.dims()[1];
@@ -101,7 +108,8 @@ pub fn logits_and_features<M: Classifier>(
     (logits, classes, feats, width)
 }
 
-/// Fraction of `data` that `model` classifies correctly, in `[0, 1]`.
+/// Fraction of `data` that `model` classifies correctly (against each example's hard label,
+/// the most probable class of a soft target), in `[0, 1]`.
 ///
 /// # Example
 /// ```
@@ -113,7 +121,11 @@ pub fn logits_and_features<M: Classifier>(
 /// assert!((0.0..=1.0).contains(&acc));
 /// # Ok::<(), Error>(())
 /// ```
-pub fn accuracy<M: Classifier>(model: &M, data: &ImageSet, device: &Device) -> f64 {
+pub fn accuracy<M: Classifier, S: Examples<Input = M::Input> + ?Sized>(
+    model: &M,
+    data: &S,
+    device: &Device,
+) -> f64 {
     if data.is_empty() {
         return 0.0;
     }
@@ -124,14 +136,4 @@ pub fn accuracy<M: Classifier>(model: &M, data: &ImageSet, device: &Device) -> f
         .filter(|(row, label)| argmax(row) == **label)
         .count();
     correct as f64 / data.len() as f64
-}
-
-/// Index of the largest value (the first on ties).
-pub(crate) fn argmax(row: &[f32]) -> usize {
-    row.iter()
-        .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (i, &v)| {
-            if v > best.1 { (i, v) } else { best }
-        })
-        .0
 }

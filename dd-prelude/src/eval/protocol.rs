@@ -9,7 +9,7 @@ use burn::config::Config;
 use burn::tensor::Device;
 use polars::prelude::{Column, DataFrame};
 
-use crate::data::ImageSet;
+use crate::data::Examples;
 use crate::error::{Error, Result, ensure};
 use crate::eval::accuracy;
 use crate::models::{Arch, Classifier, ConvNetConfig};
@@ -17,6 +17,7 @@ use crate::progress::{Progress, format_secs};
 use crate::scale::Scale;
 use crate::show::{Html, Table, escape_html};
 use crate::train::{Augment, FitConfig, Schedule, fit};
+use burn::tensor::Tensor;
 
 /// How a small training set is scored: how many fresh networks, trained how.
 ///
@@ -374,12 +375,16 @@ fn mean_std(values: &[f64]) -> (f64, f64) {
 /// assert_eq!(report.accuracies.len(), 2);
 /// # Ok::<(), Error>(())
 /// ```
-pub fn evaluate(
-    train: &ImageSet,
-    test: &ImageSet,
+pub fn evaluate<S, T>(
+    train: &S,
+    test: &T,
     preset: &EvalPreset,
     device: &Device,
-) -> Result<EvalReport> {
+) -> Result<EvalReport>
+where
+    S: Examples<Input = Tensor<4>>,
+    T: Examples<Input = Tensor<4>>,
+{
     Arch::convnet().check_for(train)?;
     let config = ConvNetConfig::for_set(train).with_width(preset.width);
     let mut report = evaluate_model(|dev| config.init(dev), train, test, preset, device)?;
@@ -401,13 +406,18 @@ pub fn evaluate(
 /// assert_eq!(report.arch, "Mlp");
 /// # Ok::<(), Error>(())
 /// ```
-pub fn evaluate_model<M: Classifier>(
+pub fn evaluate_model<M, S, T>(
     build: impl Fn(&Device) -> M,
-    train: &ImageSet,
-    test: &ImageSet,
+    train: &S,
+    test: &T,
     preset: &EvalPreset,
     device: &Device,
-) -> Result<EvalReport> {
+) -> Result<EvalReport>
+where
+    M: Classifier,
+    S: Examples<Input = M::Input>,
+    T: Examples<Input = M::Input>,
+{
     preset.check()?;
     check_pair(train, test)?;
     let arch = short_type_name::<M>();
@@ -452,13 +462,17 @@ pub fn evaluate_model<M: Classifier>(
 /// assert_eq!(report.arch, "LeNet");
 /// # Ok::<(), Error>(())
 /// ```
-pub fn evaluate_arch(
+pub fn evaluate_arch<S, T>(
     arch: Arch,
-    train: &ImageSet,
-    test: &ImageSet,
+    train: &S,
+    test: &T,
     preset: &EvalPreset,
     device: &Device,
-) -> Result<EvalReport> {
+) -> Result<EvalReport>
+where
+    S: Examples<Input = Tensor<4>>,
+    T: Examples<Input = Tensor<4>>,
+{
     arch.check_for(train)?;
     let mut report = evaluate_model(|d| arch.init(train, d), train, test, preset, device)?;
     report.arch = arch.to_string();
@@ -481,13 +495,17 @@ pub fn evaluate_arch(
 /// assert_eq!(table.frame().height(), 2);
 /// # Ok::<(), Error>(())
 /// ```
-pub fn evaluate_cross_arch(
-    train: &ImageSet,
-    test: &ImageSet,
+pub fn evaluate_cross_arch<S, T>(
+    train: &S,
+    test: &T,
     archs: &[Arch],
     preset: &EvalPreset,
     device: &Device,
-) -> Result<Table> {
+) -> Result<Table>
+where
+    S: Examples<Input = Tensor<4>>,
+    T: Examples<Input = Tensor<4>>,
+{
     ensure(!archs.is_empty(), "evaluate_cross_arch", "archs", || {
         format!("is empty; name at least one of {}", Arch::NAMES.join(", "))
     })?;
@@ -566,25 +584,25 @@ pub fn reports_table(title: &str, reports: &[EvalReport]) -> Result<Table> {
     Ok(Table::new(title, frame))
 }
 
-/// The train and test sets must describe the same images and classes.
-fn check_pair(train: &ImageSet, test: &ImageSet) -> Result<()> {
+/// The train and test sets must describe the same examples and classes.
+fn check_pair<S: Examples, T: Examples>(train: &S, test: &T) -> Result<()> {
     ensure(!train.is_empty(), "evaluate", "train", || {
-        format!("{} holds no image", train.name())
+        format!("{} holds no example", train.name())
     })?;
     ensure(!test.is_empty(), "evaluate", "test", || {
-        format!("{} holds no image", test.name())
+        format!("{} holds no example", test.name())
     })?;
-    if train.image_shape() != test.image_shape() || train.num_classes() != test.num_classes() {
+    if train.example_shape() != test.example_shape() || train.num_classes() != test.num_classes() {
         return Err(Error::ShapeMismatch {
             context: format!("evaluate: {} vs {}", train.name(), test.name()),
             expected: format!(
-                "{:?} images, {} classes",
-                train.image_shape(),
+                "{:?} examples, {} classes",
+                train.example_shape(),
                 train.num_classes()
             ),
             got: format!(
-                "{:?} images, {} classes",
-                test.image_shape(),
+                "{:?} examples, {} classes",
+                test.example_shape(),
                 test.num_classes()
             ),
         });

@@ -15,13 +15,13 @@ use std::ops::ControlFlow;
 
 use burn::config::Config;
 use burn::tensor::activation::{log_softmax, softmax};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 
-use crate::data::ImageSet;
+use crate::data::{Batch, Examples, Targets};
 use crate::error::{Result, ensure};
 use crate::eval::logits;
 use crate::models::Classifier;
-use crate::train::{EpochRecord, Hook, NoHook, cross_entropy};
+use crate::train::{EpochRecord, Hook, NoHook};
 
 /// Knowledge-distillation loss weights; defaults are seed 000's (`T = 4`, `a = 0.1`).
 ///
@@ -67,7 +67,7 @@ impl KdConfig {
 ///
 /// # Shapes
 /// - `student`, `teacher`: `[batch, classes]` logits
-/// - `labels`: `[batch]`
+/// - `targets`: hard labels `[batch]` (a `Tensor<1, Int>`) or soft [`Targets`]
 /// - output: `[1]`
 ///
 /// # Example
@@ -85,7 +85,7 @@ impl KdConfig {
 pub fn kd_loss(
     student: Tensor<2>,
     teacher: Tensor<2>,
-    labels: Tensor<1, Int>,
+    targets: impl Into<Targets>,
     config: &KdConfig,
 ) -> Tensor<1> {
     let t = config.temperature;
@@ -94,15 +94,15 @@ pub fn kd_loss(
     let log_pt = log_softmax(teacher.clone().div_scalar(t), 1);
     let pt = softmax(teacher.div_scalar(t), 1);
     let kl = (pt * (log_pt - log_ps)).sum().div_scalar(n as f64);
-    let ce = cross_entropy(student, labels);
+    let ce = targets.into().cross_entropy(student);
     ce.mul_scalar(config.alpha) + kl.mul_scalar((1.0 - config.alpha) * t * t)
 }
 
-/// Where a [`KdHook`] gets the teacher's logits for a batch.
-pub trait TeacherLogits {
-    /// The teacher's logits `[batch, classes]` for the batch `images` (positions `indices` in
-    /// the training set), on the device of `images`, without autodiff.
-    fn logits(&mut self, images: &Tensor<4>, indices: &[usize]) -> Tensor<2>;
+/// Where a [`KdHook`] gets the teacher's logits for a batch of inputs `I` (images by default).
+pub trait TeacherLogits<I = Tensor<4>> {
+    /// The teacher's logits `[batch, classes]` for the batch `inputs` (positions `indices` in
+    /// the training set), on the device of `inputs`, without autodiff.
+    fn logits(&mut self, inputs: &I, indices: &[usize]) -> Tensor<2>;
 }
 
 /// Teacher logits computed once on the un-augmented training set.
@@ -125,7 +125,11 @@ pub struct CachedLogits {
 
 impl CachedLogits {
     /// Runs `teacher` over `data` once.
-    pub fn new<M: Classifier>(teacher: &M, data: &ImageSet, device: &Device) -> Self {
+    pub fn new<M: Classifier, S: Examples<Input = M::Input>>(
+        teacher: &M,
+        data: &S,
+        device: &Device,
+    ) -> Self {
         CachedLogits {
             values: logits(teacher, data, device),
             classes: data.num_classes(),
@@ -138,13 +142,13 @@ impl CachedLogits {
     }
 }
 
-impl TeacherLogits for CachedLogits {
-    fn logits(&mut self, images: &Tensor<4>, indices: &[usize]) -> Tensor<2> {
+impl<I: Batch> TeacherLogits<I> for CachedLogits {
+    fn logits(&mut self, inputs: &I, indices: &[usize]) -> Tensor<2> {
         let mut rows = Vec::with_capacity(indices.len() * self.classes);
         for &i in indices {
             rows.extend_from_slice(&self.values[i * self.classes..(i + 1) * self.classes]);
         }
-        let device = images.clone().inner().device();
+        let device = inputs.device();
         Tensor::from_data(
             TensorData::new(rows, [indices.len(), self.classes]),
             &device,
@@ -167,9 +171,9 @@ impl<M: Classifier> LiveTeacher<M> {
     }
 }
 
-impl<M: Classifier> TeacherLogits for LiveTeacher<M> {
-    fn logits(&mut self, images: &Tensor<4>, _indices: &[usize]) -> Tensor<2> {
-        self.model.forward(images.clone().inner())
+impl<M: Classifier> TeacherLogits<M::Input> for LiveTeacher<M> {
+    fn logits(&mut self, inputs: &M::Input, _indices: &[usize]) -> Tensor<2> {
+        self.model.forward(inputs.clone().inner())
     }
 }
 
@@ -200,10 +204,10 @@ pub struct KdHook<T, H = NoHook> {
 impl KdHook<CachedLogits> {
     /// Distils from `teacher`'s logits on `data` (the student's training set), computed once
     /// without augmentation.
-    pub fn cached<M: Classifier>(
+    pub fn cached<M: Classifier, S: Examples<Input = M::Input>>(
         config: KdConfig,
         teacher: &M,
-        data: &ImageSet,
+        data: &S,
         device: &Device,
     ) -> Self {
         KdHook {
@@ -252,22 +256,22 @@ impl<T, H> KdHook<T, H> {
     }
 }
 
-impl<M: Classifier, T: TeacherLogits, H: Hook<M>> Hook<M> for KdHook<T, H> {
+impl<M: Classifier, T: TeacherLogits<M::Input>, H: Hook<M>> Hook<M> for KdHook<T, H> {
     fn loss(
         &mut self,
         logits: Tensor<2>,
-        labels: Tensor<1, Int>,
-        images: &Tensor<4>,
+        targets: &Targets,
+        inputs: &M::Input,
         indices: &[usize],
     ) -> Tensor<1> {
-        let teacher = self.teacher.logits(images, indices);
+        let teacher = self.teacher.logits(inputs, indices);
         // the teacher's logits are a constant of the student's graph
         let teacher = if logits.is_autodiff() {
             teacher.autodiff()
         } else {
             teacher
         };
-        kd_loss(logits, teacher, labels, &self.config)
+        kd_loss(logits, teacher, targets.clone(), &self.config)
     }
 
     fn epoch_end(&mut self, model: &M, record: &mut EpochRecord) -> ControlFlow<()> {
@@ -291,13 +295,19 @@ impl<M: Classifier, T: TeacherLogits, H: Hook<M>> Hook<M> for KdHook<T, H> {
 /// assert!(err.to_string().contains("alpha"));
 /// # Ok::<(), Error>(())
 /// ```
-pub fn fit_kd<M: Classifier, T: TeacherLogits, H: Hook<M>>(
+pub fn fit_kd<M, S, T, H>(
     student: M,
-    data: &ImageSet,
+    data: &S,
     config: &crate::train::FitConfig,
     hook: &mut KdHook<T, H>,
     device: &Device,
-) -> Result<crate::train::Trained<M>> {
+) -> Result<crate::train::Trained<M>>
+where
+    M: Classifier,
+    S: Examples<Input = M::Input>,
+    T: TeacherLogits<M::Input>,
+    H: Hook<M>,
+{
     hook.config().check()?;
     crate::train::fit_with(student, data, config, hook, device)
 }

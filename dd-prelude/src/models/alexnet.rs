@@ -8,7 +8,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::Classifier;
 use super::norm::{conv, out_len};
-use crate::data::ImageSet;
+use crate::data::{Examples, image_shape};
 use crate::error::{Error, Result, ensure};
 
 /// Configuration of [`AlexNet`] as in DatasetCondensation's `networks.py` (the CIFAR-sized
@@ -36,8 +36,8 @@ pub struct AlexNetConfig {
 
 impl AlexNetConfig {
     /// AlexNet sized for `data`.
-    pub fn for_set(data: &ImageSet) -> Self {
-        let [c, h, w] = data.image_shape();
+    pub fn for_set<S: Examples<Input = Tensor<4>> + ?Sized>(data: &S) -> Self {
+        let [c, h, w] = image_shape(data);
         Self::new(data.num_classes(), c, [h, w])
     }
 
@@ -104,6 +104,8 @@ pub struct AlexNet {
 }
 
 impl Classifier for AlexNet {
+    type Input = Tensor<4>;
+
     fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.fc.forward(self.features(images))
     }

@@ -9,7 +9,7 @@ use super::{
     AlexNet, AlexNetConfig, Classifier, ConvNet, ConvNetConfig, LeNet, LeNetConfig, Mlp, MlpConfig,
     NormKind, PoolKind, ResNet, ResNetConfig, Vgg, VggConfig,
 };
-use crate::data::ImageSet;
+use crate::data::{Examples, image_shape};
 use crate::error::{Error, Result, ensure};
 
 /// An architecture by name, sized for a data set at build time: what the cross-architecture
@@ -120,8 +120,8 @@ impl Arch {
     }
 
     /// Checks that this architecture can take `data`'s images.
-    pub fn check_for(&self, data: &ImageSet) -> Result<()> {
-        let [c, h, w] = data.image_shape();
+    pub fn check_for<S: Examples<Input = Tensor<4>> + ?Sized>(&self, data: &S) -> Result<()> {
+        let [c, h, w] = image_shape(data);
         let k = data.num_classes();
         match *self {
             Arch::ConvNet {
@@ -168,8 +168,12 @@ impl Arch {
     /// assert!(matches!(net, AnyNet::LeNet(_)));
     /// # Ok::<(), Error>(())
     /// ```
-    pub fn init(&self, data: &ImageSet, device: &Device) -> AnyNet {
-        let [c, h, w] = data.image_shape();
+    pub fn init<S: Examples<Input = Tensor<4>> + ?Sized>(
+        &self,
+        data: &S,
+        device: &Device,
+    ) -> AnyNet {
+        let [c, h, w] = image_shape(data);
         let k = data.num_classes();
         match *self {
             Arch::ConvNet {
@@ -381,6 +385,8 @@ pub enum AnyNet {
 }
 
 impl Classifier for AnyNet {
+    type Input = Tensor<4>;
+
     fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         match self {
             AnyNet::ConvNet(m) => m.forward(images),

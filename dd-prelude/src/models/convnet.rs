@@ -11,7 +11,7 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::Classifier;
-use crate::data::ImageSet;
+use crate::data::{Examples, image_shape};
 
 /// Normalisation after each convolution of a [`ConvNet`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,8 +79,8 @@ impl ConvNetConfig {
     /// # let set = ImageSet::from_pixels("t", [1, 28, 28], vec![0.0; 784], vec![0], vec!["a".into()]).unwrap();
     /// let net = ConvNetConfig::for_set(&set).init(&device());
     /// ```
-    pub fn for_set(data: &ImageSet) -> Self {
-        let [c, h, w] = data.image_shape();
+    pub fn for_set<S: Examples<Input = Tensor<4>> + ?Sized>(data: &S) -> Self {
+        let [c, h, w] = image_shape(data);
         Self::new(data.num_classes(), c, [h, w])
     }
 
@@ -180,6 +180,8 @@ impl ConvNet {
 }
 
 impl Classifier for ConvNet {
+    type Input = Tensor<4>;
+
     fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.classifier.forward(self.features(images))
     }

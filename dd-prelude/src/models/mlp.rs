@@ -5,7 +5,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::Classifier;
-use crate::data::ImageSet;
+use crate::data::{Examples, image_shape};
 use crate::error::{Result, ensure};
 
 /// Configuration of the [`Mlp`] of DatasetCondensation's `networks.py`: flatten, two hidden
@@ -35,8 +35,8 @@ pub struct MlpConfig {
 
 impl MlpConfig {
     /// The MLP sized for `data`.
-    pub fn for_set(data: &ImageSet) -> Self {
-        let [c, h, w] = data.image_shape();
+    pub fn for_set<S: Examples<Input = Tensor<4>> + ?Sized>(data: &S) -> Self {
+        let [c, h, w] = image_shape(data);
         Self::new(data.num_classes(), c, [h, w])
     }
 
@@ -78,6 +78,8 @@ pub struct Mlp {
 }
 
 impl Classifier for Mlp {
+    type Input = Tensor<4>;
+
     fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.fc3.forward(self.features(images))
     }

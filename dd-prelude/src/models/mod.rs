@@ -11,6 +11,7 @@ mod lenet;
 mod mlp;
 mod norm;
 mod resnet;
+mod text;
 mod vgg;
 
 pub use alexnet::{AlexNet, AlexNetConfig};
@@ -20,15 +21,21 @@ pub use lenet::{LeNet, LeNetConfig};
 pub use mlp::{Mlp, MlpConfig};
 pub use norm::Norm2d;
 pub use resnet::{BasicBlock, ResNet, ResNetConfig, Shortcut};
+pub use text::{TextConvNet, TextConvNetConfig};
 pub use vgg::{Vgg, VggConfig, VggLayer};
 
 use burn::module::Module;
+
+use crate::data::Batch;
 use burn::tensor::Tensor;
 
-/// An image classifier: logits for a batch, and the penultimate embedding.
+/// A classifier: logits for a batch of its [`Classifier::Input`], and the penultimate
+/// embedding. The input type ties a model to the sets it can train on: `fit` takes any
+/// [`Examples`](crate::data::Examples) set whose `Input` is the model's.
 ///
 /// # Shapes
-/// - input: `[batch, channels, height, width]`
+/// - input: `[batch, channels, height, width]` for the image models (`Tensor<4>`),
+///   `[batch, length, dims]` for [`TextConvNet`] (`Tensor<3>`)
 /// - `forward`: `[batch, classes]`
 /// - `features`: `[batch, feature_dim]`
 ///
@@ -42,8 +49,16 @@ use burn::tensor::Tensor;
 /// assert_eq!(net.features(x).dims(), [2, 8 * 3 * 3]);
 /// ```
 pub trait Classifier: Module + 'static {
+    /// What a batch is fed as.
+    type Input: Batch;
     /// Class logits.
-    fn forward(&self, images: Tensor<4>) -> Tensor<2>;
+    fn forward(&self, input: Self::Input) -> Tensor<2>;
     /// The embedding fed to the last linear layer.
-    fn features(&self, images: Tensor<4>) -> Tensor<2>;
+    fn features(&self, input: Self::Input) -> Tensor<2>;
 }
+
+/// A [`Classifier`] of images (`Tensor<4>` inputs): what the image-only parts (architectures
+/// by name, distillation of images) take.
+pub trait ImageClassifier: Classifier<Input = Tensor<4>> {}
+
+impl<M: Classifier<Input = Tensor<4>>> ImageClassifier for M {}

@@ -7,7 +7,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::norm::{Norm2d, conv};
 use super::{Classifier, NormKind};
-use crate::data::ImageSet;
+use crate::data::{Examples, image_shape};
 use crate::error::{Result, ensure};
 
 /// Configuration of [`ResNet`] with basic blocks: ResNet-18 by default, with the CIFAR stem of
@@ -49,8 +49,8 @@ pub struct ResNetConfig {
 
 impl ResNetConfig {
     /// ResNet-18 sized for `data`.
-    pub fn for_set(data: &ImageSet) -> Self {
-        let [c, h, w] = data.image_shape();
+    pub fn for_set<S: Examples<Input = Tensor<4>> + ?Sized>(data: &S) -> Self {
+        let [c, h, w] = image_shape(data);
         Self::new(data.num_classes(), c, [h, w])
     }
 
@@ -158,6 +158,8 @@ pub struct ResNet {
 }
 
 impl Classifier for ResNet {
+    type Input = Tensor<4>;
+
     fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.classifier.forward(self.features(images))
     }

@@ -8,7 +8,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::norm::{Norm2d, conv, out_len};
 use super::{Classifier, NormKind};
-use crate::data::ImageSet;
+use crate::data::{Examples, image_shape};
 use crate::error::{Error, Result, ensure};
 
 /// VGG-11's layers in units of `width`: a number is a 3x3 convolution of that many widths, 0 a
@@ -48,8 +48,8 @@ pub struct VggConfig {
 
 impl VggConfig {
     /// VGG-11 sized for `data`.
-    pub fn for_set(data: &ImageSet) -> Self {
-        let [c, h, w] = data.image_shape();
+    pub fn for_set<S: Examples<Input = Tensor<4>> + ?Sized>(data: &S) -> Self {
+        let [c, h, w] = image_shape(data);
         Self::new(data.num_classes(), c, [h, w])
     }
 
@@ -133,6 +133,8 @@ pub struct Vgg {
 }
 
 impl Classifier for Vgg {
+    type Input = Tensor<4>;
+
     fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.classifier.forward(self.features(images))
     }

@@ -2,10 +2,10 @@ use std::ops::ControlFlow;
 use std::time::Instant;
 
 use burn::config::Config;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, Tensor};
 
 use super::{Budget, Coreset, Keep, Selector, check_data, rank_and_pick};
-use crate::data::ImageSet;
+use crate::data::{Examples, Targets};
 use crate::error::Result;
 use crate::models::{Arch, Classifier};
 use crate::train::{EpochRecord, FitConfig, Hook, NoHook, fit_with};
@@ -59,12 +59,12 @@ impl ForgettingConfig {
     }
 }
 
-impl Selector for ForgettingConfig {
+impl<S: Examples<Input = Tensor<4>>> Selector<S> for ForgettingConfig {
     fn name(&self) -> &'static str {
         "Forgetting"
     }
 
-    fn select(&self, data: &ImageSet, device: &Device) -> Result<Coreset> {
+    fn select(&self, data: &S, device: &Device) -> Result<Coreset> {
         self.check()?;
         check_data("ForgettingConfig", data)?;
         self.arch.check_for(data)?;
@@ -80,7 +80,7 @@ impl Selector for ForgettingConfig {
             device,
         )?;
         let mut core = rank_and_pick(
-            self.name(),
+            "Forgetting",
             data,
             &tracker.scores(),
             self.budget,
@@ -200,7 +200,7 @@ impl<H> ForgettingTracker<H> {
     /// assert_eq!(core.indices, vec![0, 3]);
     /// # Ok::<(), Error>(())
     /// ```
-    pub fn select(&self, config: &ForgettingConfig, data: &ImageSet) -> Result<Coreset> {
+    pub fn select<S: Examples>(&self, config: &ForgettingConfig, data: &S) -> Result<Coreset> {
         config.budget.check("ForgettingConfig")?;
         check_data("ForgettingConfig", data)?;
         rank_and_pick(
@@ -219,12 +219,12 @@ impl<M: Classifier, H: Hook<M>> Hook<M> for ForgettingTracker<H> {
     fn loss(
         &mut self,
         logits: Tensor<2>,
-        labels: Tensor<1, Int>,
-        images: &Tensor<4>,
+        targets: &Targets,
+        inputs: &M::Input,
         indices: &[usize],
     ) -> Tensor<1> {
         let predicted = logits.clone().inner().argmax(1).into_data();
-        let truth = labels.clone().into_data();
+        let truth = targets.classes().into_data();
         for ((&i, p), t) in indices
             .iter()
             .zip(predicted.iter::<i64>())
@@ -232,7 +232,7 @@ impl<M: Classifier, H: Hook<M>> Hook<M> for ForgettingTracker<H> {
         {
             self.record(i, p == t);
         }
-        self.inner.loss(logits, labels, images, indices)
+        self.inner.loss(logits, targets, inputs, indices)
     }
 
     fn epoch_end(&mut self, model: &M, record: &mut EpochRecord) -> ControlFlow<()> {

@@ -1,12 +1,12 @@
 use std::time::Instant;
 
 use burn::config::Config;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 
 use super::{
     Budget, Coreset, Keep, SelectWithModel, Selector, check_data, group_seed, rank_and_pick,
 };
-use crate::data::ImageSet;
+use crate::data::Examples;
 use crate::error::{Result, ensure};
 use crate::eval::logits_and_features;
 use crate::models::{Arch, Classifier};
@@ -24,7 +24,11 @@ use crate::train::{FitConfig, fit};
 /// assert!(el2n_scores(&net, &set, &dev).iter().all(|&s| (0.0..=2f32.sqrt()).contains(&s)));
 /// # Ok::<(), Error>(())
 /// ```
-pub fn el2n_scores<M: Classifier>(model: &M, data: &ImageSet, device: &Device) -> Vec<f32> {
+pub fn el2n_scores<M: Classifier, S: Examples<Input = M::Input>>(
+    model: &M,
+    data: &S,
+    device: &Device,
+) -> Vec<f32> {
     let (logits, classes, _, _) = logits_and_features(model, data, device);
     error_norms(&logits, classes, data.labels())
 }
@@ -45,7 +49,11 @@ pub fn el2n_scores<M: Classifier>(model: &M, data: &ImageSet, device: &Device) -
 /// assert!(g.iter().zip(&e).all(|(g, e)| g >= e));
 /// # Ok::<(), Error>(())
 /// ```
-pub fn grand_scores<M: Classifier>(model: &M, data: &ImageSet, device: &Device) -> Vec<f32> {
+pub fn grand_scores<M: Classifier, S: Examples<Input = M::Input>>(
+    model: &M,
+    data: &S,
+    device: &Device,
+) -> Vec<f32> {
     let (logits, classes, features, width) = logits_and_features(model, data, device);
     let errors = error_norms(&logits, classes, data.labels());
     errors
@@ -84,7 +92,12 @@ enum NormScore {
 }
 
 impl NormScore {
-    fn scores<M: Classifier>(self, model: &M, data: &ImageSet, device: &Device) -> Vec<f32> {
+    fn scores<M: Classifier, S: Examples<Input = M::Input>>(
+        self,
+        model: &M,
+        data: &S,
+        device: &Device,
+    ) -> Vec<f32> {
         match self {
             NormScore::GraNd => grand_scores(model, data, device),
             NormScore::El2n => el2n_scores(model, data, device),
@@ -115,7 +128,7 @@ impl NormSelection<'_> {
     }
 
     /// Trains `repeats` networks for `fit.epochs` and averages their scores.
-    fn select(&self, data: &ImageSet, device: &Device) -> Result<Coreset> {
+    fn select<S: Examples<Input = Tensor<4>>>(&self, data: &S, device: &Device) -> Result<Coreset> {
         self.check()?;
         check_data(self.method, data)?;
         self.arch.check_for(data)?;
@@ -153,10 +166,10 @@ impl NormSelection<'_> {
     }
 
     /// Ranks by one given model's scores.
-    fn select_with<M: Classifier>(
+    fn select_with<M: Classifier, S: Examples<Input = M::Input>>(
         &self,
         model: &M,
-        data: &ImageSet,
+        data: &S,
         device: &Device,
     ) -> Result<Coreset> {
         self.check()?;
@@ -237,21 +250,21 @@ impl GraNdConfig {
     }
 }
 
-impl Selector for GraNdConfig {
+impl<S: Examples<Input = Tensor<4>>> Selector<S> for GraNdConfig {
     fn name(&self) -> &'static str {
         "GraNd"
     }
 
-    fn select(&self, data: &ImageSet, device: &Device) -> Result<Coreset> {
+    fn select(&self, data: &S, device: &Device) -> Result<Coreset> {
         self.params().select(data, device)
     }
 }
 
 impl SelectWithModel for GraNdConfig {
-    fn select_with<M: Classifier>(
+    fn select_with<M: Classifier, S: Examples<Input = M::Input>>(
         &self,
         model: &M,
-        data: &ImageSet,
+        data: &S,
         device: &Device,
     ) -> Result<Coreset> {
         self.params().select_with(model, data, device)
@@ -314,21 +327,21 @@ impl El2nConfig {
     }
 }
 
-impl Selector for El2nConfig {
+impl<S: Examples<Input = Tensor<4>>> Selector<S> for El2nConfig {
     fn name(&self) -> &'static str {
         "EL2N"
     }
 
-    fn select(&self, data: &ImageSet, device: &Device) -> Result<Coreset> {
+    fn select(&self, data: &S, device: &Device) -> Result<Coreset> {
         self.params().select(data, device)
     }
 }
 
 impl SelectWithModel for El2nConfig {
-    fn select_with<M: Classifier>(
+    fn select_with<M: Classifier, S: Examples<Input = M::Input>>(
         &self,
         model: &M,
-        data: &ImageSet,
+        data: &S,
         device: &Device,
     ) -> Result<Coreset> {
         self.params().select_with(model, data, device)

@@ -6,7 +6,7 @@ use burn::tensor::Device;
 use super::{
     Budget, Coreset, DevicePoints, SelectWithModel, Selector, Vectors, check_data, selection_groups,
 };
-use crate::data::ImageSet;
+use crate::data::Examples;
 use crate::error::Result;
 use crate::models::Classifier;
 
@@ -50,7 +50,12 @@ impl HerdingConfig {
         self.budget.check("HerdingConfig")
     }
 
-    fn select_on(&self, vectors: &Vectors, data: &ImageSet, device: &Device) -> Result<Coreset> {
+    fn select_on<S: Examples + ?Sized>(
+        &self,
+        vectors: &Vectors,
+        data: &S,
+        device: &Device,
+    ) -> Result<Coreset> {
         self.check()?;
         check_data("HerdingConfig", data)?;
         let started = Instant::now();
@@ -60,7 +65,7 @@ impl HerdingConfig {
             indices.extend(order.into_iter().map(|i| members[i]));
             scores.extend(gaps);
         }
-        let mut core = Coreset::new(self.name(), indices);
+        let mut core = Coreset::new("Herding", indices);
         core.scores = Some(scores);
         core.seconds = started.elapsed().as_secs_f64();
         Ok(core)
@@ -107,23 +112,23 @@ fn herd(points: &[f32], dim: usize, take: usize, device: &Device) -> (Vec<usize>
     (order, gaps)
 }
 
-impl Selector for HerdingConfig {
+impl<S: Examples> Selector<S> for HerdingConfig {
     fn name(&self) -> &'static str {
         "Herding"
     }
 
     /// Herding on raw pixels.
-    fn select(&self, data: &ImageSet, device: &Device) -> Result<Coreset> {
-        self.select_on(&Vectors::pixels(data), data, device)
+    fn select(&self, data: &S, device: &Device) -> Result<Coreset> {
+        self.select_on(&Vectors::flat(data), data, device)
     }
 }
 
 impl SelectWithModel for HerdingConfig {
     /// Herding on `model`'s penultimate features.
-    fn select_with<M: Classifier>(
+    fn select_with<M: Classifier, S: Examples<Input = M::Input>>(
         &self,
         model: &M,
-        data: &ImageSet,
+        data: &S,
         device: &Device,
     ) -> Result<Coreset> {
         self.select_on(&Vectors::features(model, data, device), data, device)

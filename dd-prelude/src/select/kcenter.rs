@@ -9,7 +9,7 @@ use super::{
     Budget, Coreset, DevicePoints, SelectWithModel, Selector, Vectors, check_data, group_seed,
     selection_groups,
 };
-use crate::data::ImageSet;
+use crate::data::Examples;
 use crate::error::Result;
 use crate::models::Classifier;
 
@@ -47,7 +47,12 @@ impl KCenterConfig {
         self.budget.check("KCenterConfig")
     }
 
-    fn select_on(&self, vectors: &Vectors, data: &ImageSet, device: &Device) -> Result<Coreset> {
+    fn select_on<S: Examples + ?Sized>(
+        &self,
+        vectors: &Vectors,
+        data: &S,
+        device: &Device,
+    ) -> Result<Coreset> {
         self.check()?;
         check_data("KCenterConfig", data)?;
         let started = Instant::now();
@@ -62,7 +67,7 @@ impl KCenterConfig {
             indices.extend(order.into_iter().map(|i| members[i]));
             scores.extend(radii);
         }
-        let mut core = Coreset::new(self.name(), indices);
+        let mut core = Coreset::new("K-Center", indices);
         core.scores = Some(scores);
         core.seconds = started.elapsed().as_secs_f64();
         Ok(core)
@@ -137,23 +142,23 @@ pub fn covering_radius(points: &[f32], dim: usize, centers: &[usize]) -> f32 {
         .sqrt()
 }
 
-impl Selector for KCenterConfig {
+impl<S: Examples> Selector<S> for KCenterConfig {
     fn name(&self) -> &'static str {
         "K-Center"
     }
 
     /// K-Center greedy on raw pixels.
-    fn select(&self, data: &ImageSet, device: &Device) -> Result<Coreset> {
-        self.select_on(&Vectors::pixels(data), data, device)
+    fn select(&self, data: &S, device: &Device) -> Result<Coreset> {
+        self.select_on(&Vectors::flat(data), data, device)
     }
 }
 
 impl SelectWithModel for KCenterConfig {
     /// K-Center greedy on `model`'s penultimate features.
-    fn select_with<M: Classifier>(
+    fn select_with<M: Classifier, S: Examples<Input = M::Input>>(
         &self,
         model: &M,
-        data: &ImageSet,
+        data: &S,
         device: &Device,
     ) -> Result<Coreset> {
         self.select_on(&Vectors::features(model, data, device), data, device)

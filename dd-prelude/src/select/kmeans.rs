@@ -9,7 +9,7 @@ use super::{
     Budget, Coreset, DevicePoints, SelectWithModel, Selector, Vectors, check_data, group_seed,
     selection_groups,
 };
-use crate::data::ImageSet;
+use crate::data::Examples;
 use crate::error::{Result, ensure};
 use crate::models::Classifier;
 use crate::progress::Progress;
@@ -218,24 +218,28 @@ impl KMeansConfig {
     }
 
     /// The clusters and kept images of every group, on raw pixels.
-    pub fn prototypes(&self, data: &ImageSet, device: &Device) -> Result<Vec<ClassPrototypes>> {
-        self.prototypes_of(&Vectors::pixels(data), data, device)
+    pub fn prototypes<S: Examples>(
+        &self,
+        data: &S,
+        device: &Device,
+    ) -> Result<Vec<ClassPrototypes>> {
+        self.prototypes_of(&Vectors::flat(data), data, device)
     }
 
     /// The clusters and kept images of every group, on `model`'s penultimate features.
-    pub fn prototypes_with<M: Classifier>(
+    pub fn prototypes_with<M: Classifier, S: Examples<Input = M::Input>>(
         &self,
         model: &M,
-        data: &ImageSet,
+        data: &S,
         device: &Device,
     ) -> Result<Vec<ClassPrototypes>> {
         self.prototypes_of(&Vectors::features(model, data, device), data, device)
     }
 
-    fn prototypes_of(
+    fn prototypes_of<S: Examples + ?Sized>(
         &self,
         vectors: &Vectors,
-        data: &ImageSet,
+        data: &S,
         device: &Device,
     ) -> Result<Vec<ClassPrototypes>> {
         self.check()?;
@@ -278,11 +282,16 @@ impl KMeansConfig {
         Ok(out)
     }
 
-    fn select_on(&self, vectors: &Vectors, data: &ImageSet, device: &Device) -> Result<Coreset> {
+    fn select_on<S: Examples + ?Sized>(
+        &self,
+        vectors: &Vectors,
+        data: &S,
+        device: &Device,
+    ) -> Result<Coreset> {
         let started = Instant::now();
         let groups = self.prototypes_of(vectors, data, device)?;
         let mut core = Coreset::new(
-            self.name(),
+            "K-Means",
             groups.iter().flat_map(|g| g.chosen.clone()).collect(),
         );
         core.scores = Some(groups.iter().flat_map(|g| g.distances.clone()).collect());
@@ -315,23 +324,23 @@ fn nearest_distinct(
     (chosen, dist)
 }
 
-impl Selector for KMeansConfig {
+impl<S: Examples> Selector<S> for KMeansConfig {
     fn name(&self) -> &'static str {
         "K-Means"
     }
 
     /// K-Means on raw pixels.
-    fn select(&self, data: &ImageSet, device: &Device) -> Result<Coreset> {
-        self.select_on(&Vectors::pixels(data), data, device)
+    fn select(&self, data: &S, device: &Device) -> Result<Coreset> {
+        self.select_on(&Vectors::flat(data), data, device)
     }
 }
 
 impl SelectWithModel for KMeansConfig {
     /// K-Means on `model`'s penultimate features (seed 000).
-    fn select_with<M: Classifier>(
+    fn select_with<M: Classifier, S: Examples<Input = M::Input>>(
         &self,
         model: &M,
-        data: &ImageSet,
+        data: &S,
         device: &Device,
     ) -> Result<Coreset> {
         self.select_on(&Vectors::features(model, data, device), data, device)

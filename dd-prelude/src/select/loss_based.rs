@@ -1,10 +1,10 @@
 use std::time::Instant;
 
 use burn::config::Config;
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 
 use super::{Budget, Coreset, Keep, SelectWithModel, Selector, check_data, rank_and_pick};
-use crate::data::ImageSet;
+use crate::data::Examples;
 use crate::error::Result;
 use crate::eval::logits;
 use crate::models::{Arch, Classifier};
@@ -73,7 +73,11 @@ impl LossBasedConfig {
 /// assert_eq!(per_sample_loss(&net, &set, &dev).len(), 2);
 /// # Ok::<(), Error>(())
 /// ```
-pub fn per_sample_loss<M: Classifier>(model: &M, data: &ImageSet, device: &Device) -> Vec<f32> {
+pub fn per_sample_loss<M: Classifier, S: Examples<Input = M::Input>>(
+    model: &M,
+    data: &S,
+    device: &Device,
+) -> Vec<f32> {
     let values = logits(model, data, device);
     let classes = data.num_classes();
     values
@@ -87,13 +91,13 @@ pub fn per_sample_loss<M: Classifier>(model: &M, data: &ImageSet, device: &Devic
         .collect()
 }
 
-impl Selector for LossBasedConfig {
+impl<S: Examples<Input = Tensor<4>>> Selector<S> for LossBasedConfig {
     fn name(&self) -> &'static str {
         "Loss-based"
     }
 
     /// Trains a reference network of `arch` on `data`, then ranks by its loss.
-    fn select(&self, data: &ImageSet, device: &Device) -> Result<Coreset> {
+    fn select(&self, data: &S, device: &Device) -> Result<Coreset> {
         self.check()?;
         check_data("LossBasedConfig", data)?;
         self.arch.check_for(data)?;
@@ -113,10 +117,10 @@ impl Selector for LossBasedConfig {
 
 impl SelectWithModel for LossBasedConfig {
     /// Ranks by `model`'s loss (the algorithm's pre-trained `M_ref`).
-    fn select_with<M: Classifier>(
+    fn select_with<M: Classifier, S: Examples<Input = M::Input>>(
         &self,
         model: &M,
-        data: &ImageSet,
+        data: &S,
         device: &Device,
     ) -> Result<Coreset> {
         self.check()?;
@@ -124,7 +128,7 @@ impl SelectWithModel for LossBasedConfig {
         let started = Instant::now();
         let losses = per_sample_loss(model, data, device);
         let mut core = rank_and_pick(
-            self.name(),
+            "Loss-based",
             data,
             &losses,
             self.budget,

@@ -59,28 +59,32 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::data::ImageSet;
+use crate::data::{Examples, ImageSet};
 use crate::error::{Error, Result, ensure};
 use crate::models::Classifier;
 
 /// Picks a subset of a training set.
 ///
 /// Object-safe, so a cell can sweep a `Vec<Box<dyn Selector>>`.
-pub trait Selector {
+///
+/// Generic over the [`Examples`] set it selects from (images by default): the geometric and
+/// random methods take any set, the methods that train a reference network by architecture
+/// name take image sets.
+pub trait Selector<S: Examples = ImageSet> {
     /// The method's display name (`"K-Means"`, `"Herding"`, ...).
     fn name(&self) -> &'static str;
-    /// Selects images of `data`; computations run on `device`.
-    fn select(&self, data: &ImageSet, device: &Device) -> Result<Coreset>;
+    /// Selects examples of `data`; computations run on `device`.
+    fn select(&self, data: &S, device: &Device) -> Result<Coreset>;
 }
 
 /// A selector that can read a trained model: penultimate features for the geometric methods,
 /// logits for the score-based ones.
 pub trait SelectWithModel: Selector + Sized {
     /// Selects images of `data` using `model`.
-    fn select_with<M: Classifier>(
+    fn select_with<M: Classifier, S: Examples<Input = M::Input>>(
         &self,
         model: &M,
-        data: &ImageSet,
+        data: &S,
         device: &Device,
     ) -> Result<Coreset>;
 
@@ -115,12 +119,14 @@ pub struct WithModel<C, M> {
     pub model: M,
 }
 
-impl<C: SelectWithModel, M: Classifier> Selector for WithModel<C, M> {
+impl<C: SelectWithModel, M: Classifier, S: Examples<Input = M::Input>> Selector<S>
+    for WithModel<C, M>
+{
     fn name(&self) -> &'static str {
-        self.config.name()
+        Selector::<ImageSet>::name(&self.config)
     }
 
-    fn select(&self, data: &ImageSet, device: &Device) -> Result<Coreset> {
+    fn select(&self, data: &S, device: &Device) -> Result<Coreset> {
         self.config.select_with(&self.model, data, device)
     }
 }
@@ -272,9 +278,10 @@ impl Coreset {
         self.indices.is_empty()
     }
 
-    /// The kept images of `data` (the set the coreset was selected from), named after the method.
-    pub fn subset(&self, data: &ImageSet) -> ImageSet {
-        data.subset(&self.indices).named(format!(
+    /// The kept examples of `data` (the set the coreset was selected from), named after the
+    /// method.
+    pub fn subset<S: Examples>(&self, data: &S) -> S {
+        data.subset(&self.indices).renamed(format!(
             "{} coreset ({} images of {})",
             self.method,
             self.len(),
@@ -283,7 +290,7 @@ impl Coreset {
     }
 
     /// Kept images per class of `data`.
-    pub fn counts_per_class(&self, data: &ImageSet) -> Vec<usize> {
+    pub fn counts_per_class<S: Examples + ?Sized>(&self, data: &S) -> Vec<usize> {
         let mut counts = vec![0; data.num_classes()];
         for &i in &self.indices {
             counts[data.labels()[i]] += 1;
@@ -312,17 +319,21 @@ pub(crate) struct Vectors {
 }
 
 impl Vectors {
-    /// The normalised pixels of every image.
-    pub fn pixels(data: &ImageSet) -> Self {
-        let [c, h, w] = data.image_shape();
+    /// Every example's values as a flat row (the normalised pixels of an image).
+    pub fn flat<S: Examples + ?Sized>(data: &S) -> Self {
+        let (values, dim) = data.flat();
         Vectors {
-            values: data.images().to_vec(),
-            dim: c * h * w,
+            values: values.to_vec(),
+            dim,
         }
     }
 
     /// `model`'s penultimate features of every image.
-    pub fn features<M: Classifier>(model: &M, data: &ImageSet, device: &Device) -> Self {
+    pub fn features<M: Classifier, S: Examples<Input = M::Input> + ?Sized>(
+        model: &M,
+        data: &S,
+        device: &Device,
+    ) -> Self {
         let (values, dim) = crate::eval::features(model, data, device);
         Vectors { values, dim }
     }
@@ -376,7 +387,7 @@ impl DevicePoints {
 }
 
 /// The indices of each class of `data`, in order.
-pub(crate) fn class_groups(data: &ImageSet) -> Vec<Vec<usize>> {
+pub(crate) fn class_groups<S: Examples + ?Sized>(data: &S) -> Vec<Vec<usize>> {
     let mut groups = vec![Vec::new(); data.num_classes()];
     for (i, &l) in data.labels().iter().enumerate() {
         groups[l].push(i);
@@ -386,8 +397,8 @@ pub(crate) fn class_groups(data: &ImageSet) -> Vec<Vec<usize>> {
 
 /// The groups a selection runs in: one per class when balanced (with that class's share of the
 /// budget), else one group of everything.
-pub(crate) fn selection_groups(
-    data: &ImageSet,
+pub(crate) fn selection_groups<S: Examples + ?Sized>(
+    data: &S,
     budget: Budget,
     balance: bool,
 ) -> Vec<(Vec<usize>, usize)> {
@@ -411,9 +422,9 @@ pub(crate) fn group_seed(seed: u64, g: usize) -> u64 {
 /// Keeps the best-ranked images by `scores` (one per image of `data`): per class when
 /// `balance`, the highest or lowest first per `keep`; ties are broken by a seeded shuffle so
 /// equal scores (many zero forgetting counts) do not favour low indices.
-pub(crate) fn rank_and_pick(
+pub(crate) fn rank_and_pick<S: Examples + ?Sized>(
     method: &'static str,
-    data: &ImageSet,
+    data: &S,
     scores: &[f32],
     budget: Budget,
     balance: bool,
@@ -457,7 +468,7 @@ pub(crate) fn rank_and_pick(
 }
 
 /// Checks that `data` can be selected from.
-pub(crate) fn check_data(method: &'static str, data: &ImageSet) -> Result<()> {
+pub(crate) fn check_data<S: Examples + ?Sized>(method: &'static str, data: &S) -> Result<()> {
     ensure(!data.is_empty(), method, "data", || {
         format!("{} holds no image", data.name())
     })

@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use super::{Budget, Coreset, Selector, check_data, group_seed, selection_groups};
-use crate::data::ImageSet;
+use crate::data::Examples;
 use crate::error::Result;
 
 /// Uniform random selection (DeepCore's `Uniform`): the baseline every other method must beat.
@@ -40,12 +40,12 @@ impl RandomConfig {
     }
 }
 
-impl Selector for RandomConfig {
+impl<S: Examples> Selector<S> for RandomConfig {
     fn name(&self) -> &'static str {
         "Random"
     }
 
-    fn select(&self, data: &ImageSet, _device: &Device) -> Result<Coreset> {
+    fn select(&self, data: &S, _device: &Device) -> Result<Coreset> {
         self.check()?;
         check_data("RandomConfig", data)?;
         let started = Instant::now();
@@ -58,7 +58,7 @@ impl Selector for RandomConfig {
             group.shuffle(&mut rng);
             indices.extend_from_slice(&group[..take]);
         }
-        let mut core = Coreset::new(self.name(), indices);
+        let mut core = Coreset::new("Random", indices);
         core.seconds = started.elapsed().as_secs_f64();
         Ok(core)
     }

@@ -2,7 +2,6 @@ use plotters::prelude::*;
 
 use super::Png;
 use super::plot::{ensure_font, render_err};
-use crate::data::ImageSet;
 use crate::error::{Error, Result};
 
 /// Tiles images (pixel values in `[0, 1]`, each `C x H x W` with C = 1 or 3) into a grid of
@@ -31,7 +30,7 @@ pub fn image_grid(
 const GAP: usize = 2;
 
 /// A grid with one row per entry, an optional label drawn left of each row.
-fn labelled_grid(
+pub(crate) fn labelled_grid(
     rows: &[(Option<String>, Vec<Vec<f32>>)],
     [c, h, w]: [usize; 3],
     ncol: usize,
@@ -89,7 +88,8 @@ fn labelled_grid(
     Png::from_rgb(rgb, width as u32, height as u32)
 }
 
-/// Grids of an [`ImageSet`]: the first images, or a class-by-class grid with class names.
+/// Grids of a set of images (an [`ImageSet`](crate::data::ImageSet), a distilled set): the
+/// first images, or a class-by-class grid with class names.
 ///
 /// # Example
 /// ```
@@ -107,43 +107,6 @@ pub trait ShowImages {
 }
 
 /// Scale factor that makes small images visible (28 px -> 56 px).
-fn scale_for(h: usize) -> usize {
+pub(crate) fn scale_for(h: usize) -> usize {
     (64 / h.max(1)).clamp(1, 4)
-}
-
-impl ShowImages for ImageSet {
-    fn show_grid(&self, per_class: usize) -> Result<Png> {
-        let rows: Vec<(Option<String>, Vec<Vec<f32>>)> = (0..self.num_classes())
-            .map(|c| {
-                let imgs = self
-                    .class_indices(c)
-                    .into_iter()
-                    .take(per_class)
-                    .map(|i| self.pixels(i))
-                    .collect();
-                (Some(self.classes()[c].clone()), imgs)
-            })
-            .collect();
-        let longest = self
-            .classes()
-            .iter()
-            .map(|s| s.chars().count())
-            .max()
-            .unwrap_or(0);
-        let [_, h, _] = self.image_shape();
-        let label_width = (longest * 8 + 12).min(200);
-        labelled_grid(
-            &rows,
-            self.image_shape(),
-            per_class.max(1),
-            scale_for(h),
-            label_width,
-        )
-    }
-
-    fn show_first(&self, n: usize, ncol: usize) -> Result<Png> {
-        let imgs: Vec<Vec<f32>> = (0..n.min(self.len())).map(|i| self.pixels(i)).collect();
-        let [_, h, _] = self.image_shape();
-        image_grid(&imgs, self.image_shape(), ncol, scale_for(h))
-    }
 }

@@ -10,6 +10,7 @@ mod plot;
 mod table;
 
 pub use grid::{ShowImages, image_grid};
+pub(crate) use grid::{labelled_grid, scale_for};
 pub use plot::LinePlot;
 pub use table::{FrameDisplay, Table};
 

@@ -1,12 +1,13 @@
 //! The one training loop: [`fit`] (and [`fit_with`] for a [`Hook`]).
 //!
 //! Everything that trains a network (the tour, the evaluation protocol, teachers, KD students,
-//! selectors' reference models) goes through this loop, parameterised by [`FitConfig`].
+//! selectors' reference models) goes through this loop, parameterised by [`FitConfig`]. It
+//! trains any [`Classifier`] on any [`Examples`] set whose inputs the model takes (images,
+//! embedded sentences), towards hard or soft [`Targets`].
 
-mod augment;
 mod history;
 
-pub use augment::Augment;
+pub use crate::augment::Augment;
 pub use history::{EpochRecord, History};
 
 use std::ops::ControlFlow;
@@ -16,14 +17,14 @@ use burn::config::Config;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::data::ImageSet;
+use crate::data::Batch;
+use crate::data::{Examples, ImageSet, Targets, hard_cross_entropy};
 use crate::error::{Result, ensure};
 use crate::eval::accuracy;
 use crate::models::Classifier;
@@ -169,18 +170,19 @@ impl FitConfig {
 /// }
 /// ```
 pub trait Hook<M: Classifier> {
-    /// The loss to minimise for a batch; cross-entropy by default.
+    /// The loss to minimise for a batch; cross-entropy against the batch's targets (hard or
+    /// soft) by default.
     ///
-    /// `images` are the (augmented) inputs the logits came from, `indices` their positions in
+    /// `inputs` are the (augmented) inputs the logits came from, `indices` their positions in
     /// the training set.
     fn loss(
         &mut self,
         logits: Tensor<2>,
-        labels: Tensor<1, Int>,
-        _images: &Tensor<4>,
+        targets: &Targets,
+        _inputs: &M::Input,
         _indices: &[usize],
     ) -> Tensor<1> {
-        cross_entropy(logits, labels)
+        targets.cross_entropy(logits)
     }
 
     /// Called after each epoch with the model in validation mode; may add to the record
@@ -207,14 +209,14 @@ impl<M: Classifier> Hook<M> for NoHook {}
 /// let trained = fit_with(net, &fm.train, &FitConfig::new(), &mut hook, &dev)?;
 /// # Ok::<(), Error>(())
 /// ```
-pub struct TestEachEpoch<'a> {
-    test: &'a ImageSet,
+pub struct TestEachEpoch<'a, S = ImageSet> {
+    test: &'a S,
     device: Device,
 }
 
-impl<'a> TestEachEpoch<'a> {
+impl<'a, S: Examples> TestEachEpoch<'a, S> {
     /// Tracks accuracy on `test`, computed on [`crate::device()`].
-    pub fn new(test: &'a ImageSet) -> Self {
+    pub fn new(test: &'a S) -> Self {
         TestEachEpoch {
             test,
             device: crate::device(),
@@ -222,7 +224,7 @@ impl<'a> TestEachEpoch<'a> {
     }
 }
 
-impl<M: Classifier> Hook<M> for TestEachEpoch<'_> {
+impl<M: Classifier, S: Examples<Input = M::Input>> Hook<M> for TestEachEpoch<'_, S> {
     fn epoch_end(&mut self, model: &M, record: &mut EpochRecord) -> ControlFlow<()> {
         record.test_accuracy = Some(accuracy(model, self.test, &self.device));
         ControlFlow::Continue(())
@@ -242,9 +244,7 @@ impl<M: Classifier> Hook<M> for TestEachEpoch<'_> {
 /// assert!((l - std::f32::consts::LN_2).abs() < 1e-6);
 /// ```
 pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
-    let [n, _] = logits.dims();
-    let logp = log_softmax(logits, 1);
-    logp.gather(1, labels.reshape([n, 1])).mean().neg()
+    hard_cross_entropy(logits, labels)
 }
 
 /// A trained model and its training history.
@@ -256,8 +256,10 @@ pub struct Trained<M> {
     pub history: History,
 }
 
-/// Trains `model` on `data` with cross-entropy: the DC protocol's defaults unless `config`
-/// says otherwise. Prints throttled progress lines (epoch, step, loss, images/s, ETA).
+/// Trains `model` on `data` with cross-entropy against the set's targets (hard labels, or soft
+/// ones for a [`SoftLabelled`](crate::data::SoftLabelled) set): the DC protocol's defaults
+/// unless `config` says otherwise. Any [`Examples`] set whose inputs the model takes: images,
+/// embedded sentences. Prints throttled progress lines (epoch, step, loss, examples/s, ETA).
 ///
 /// # Example
 /// ```
@@ -270,9 +272,9 @@ pub struct Trained<M> {
 /// assert_eq!(trained.history.len(), 2);
 /// # Ok::<(), Error>(())
 /// ```
-pub fn fit<M: Classifier>(
+pub fn fit<M: Classifier, S: Examples<Input = M::Input>>(
     model: M,
-    data: &ImageSet,
+    data: &S,
     config: &FitConfig,
     device: &Device,
 ) -> Result<Trained<M>> {
@@ -281,16 +283,16 @@ pub fn fit<M: Classifier>(
 
 /// [`fit`] with a [`Hook`] that may replace the loss (knowledge distillation) or act after
 /// each epoch (test accuracy, early stop).
-pub fn fit_with<M: Classifier, H: Hook<M>>(
+pub fn fit_with<M: Classifier, S: Examples<Input = M::Input>, H: Hook<M>>(
     model: M,
-    data: &ImageSet,
+    data: &S,
     config: &FitConfig,
     hook: &mut H,
     device: &Device,
 ) -> Result<Trained<M>> {
     config.check()?;
     ensure(!data.is_empty(), "fit", "data", || {
-        format!("{} holds no image", data.name())
+        format!("{} holds no example", data.name())
     })?;
     let mut model = model.train();
     let mut optim = config.optimizer();
@@ -307,10 +309,12 @@ pub fn fit_with<M: Classifier, H: Hook<M>>(
         order.shuffle(&mut rng);
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         for (step, batch) in order.chunks(config.batch_size).enumerate() {
-            let (images, labels) = config.augment.batch(data, batch, &mut rng, device);
-            let images = images.autodiff();
-            let logits = model.forward(images.clone());
-            let loss = hook.loss(logits, labels, &images, batch);
+            let inputs = data
+                .augmented(batch, &config.augment, &mut rng, device)?
+                .autodiff();
+            let targets = data.targets(batch, device);
+            let logits = model.forward(inputs.clone());
+            let loss = hook.loss(logits, &targets, &inputs, batch);
             let loss_value: f32 = loss.clone().into_scalar();
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(lr, model, grads);

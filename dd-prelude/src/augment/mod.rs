@@ -1,10 +1,19 @@
-use burn::tensor::{Device, Int, Tensor, TensorData};
+//! Augmentation of image batches: the host-side transforms [`fit`](crate::fit) applies to
+//! training batches ([`Augment`]), and DSA's differentiable siamese augmentation
+//! ([`diff`]), which gradient matching applies to real and synthetic batches alike.
+//!
+//! Both work on pixels and tensors only, below the data sets: an image set hands its rows to
+//! [`Augment::images`].
+
+pub mod diff;
+
+pub use diff::{AugOp, DiffAugConfig, ResampleMap, SiameseAug};
+
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::RngExt;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use crate::data::ImageSet;
-use crate::distill::DiffAugConfig;
 use crate::error::{Error, Result};
 
 /// Standard augmentation applied to training batches on the host.
@@ -28,40 +37,48 @@ pub enum Augment {
     /// DSA's augmentation with its reference parameters, each image with its own draw of one
     /// family per batch (colour, crop, cutout, flip, scale or rotate): what the DSA and DM
     /// papers' evaluation protocol trains every network with
-    /// ([`crate::distill::DiffAugConfig::augment_batch`]).
+    /// ([`DiffAugConfig::augment_batch`]).
     Dsa,
 }
 
 impl Augment {
-    /// The images at `indices`, augmented, and their labels, on `device`.
-    pub fn batch(
+    /// The images `rows` (each one normalised `C x H x W` image of `shape`), augmented, as a
+    /// `[n, C, H, W]` tensor on `device`. Draws from `rng` in the order of the rows.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// use rand::SeedableRng;
+    /// let rows = [vec![1.0f32, 2.0, 3.0, 4.0]];
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    /// let x = Augment::None.images(rows.iter().map(|r| r.as_slice()), [1, 2, 2], &mut rng, &device());
+    /// assert_eq!(x.dims(), [1, 1, 2, 2]);
+    /// ```
+    pub fn images<'a>(
         &self,
-        data: &ImageSet,
-        indices: &[usize],
+        rows: impl ExactSizeIterator<Item = &'a [f32]>,
+        shape: [usize; 3],
         rng: &mut StdRng,
         device: &Device,
-    ) -> (Tensor<4>, Tensor<1, Int>) {
+    ) -> Tensor<4> {
+        let [c, h, w] = shape;
+        let n = rows.len();
+        let mut values = Vec::with_capacity(n * c * h * w);
         match *self {
-            Augment::None => data.batch(indices, device),
-            Augment::Dsa => {
-                let (images, labels) = data.batch(indices, device);
-                (DiffAugConfig::new().augment_batch(images, rng), labels)
-            }
+            Augment::None | Augment::Dsa => rows.for_each(|r| values.extend_from_slice(r)),
             Augment::CropFlip { pad } => {
-                let [c, h, w] = data.image_shape();
-                let mut values = Vec::with_capacity(indices.len() * c * h * w);
-                for &i in indices {
+                for img in rows {
                     let dy = rng.random_range(0..=2 * pad) as isize - pad as isize;
                     let dx = rng.random_range(0..=2 * pad) as isize - pad as isize;
                     let flip = rng.random_bool(0.5);
-                    crop_flip(data.image(i), [c, h, w], dy, dx, flip, &mut values);
+                    crop_flip(img, [c, h, w], dy, dx, flip, &mut values);
                 }
-                let images =
-                    Tensor::from_data(TensorData::new(values, [indices.len(), c, h, w]), device);
-                let labels: Vec<i64> = indices.iter().map(|&i| data.labels()[i] as i64).collect();
-                let labels = Tensor::from_data(TensorData::new(labels, [indices.len()]), device);
-                (images, labels)
             }
+        }
+        let images = Tensor::from_data(TensorData::new(values, [n, c, h, w]), device);
+        match self {
+            Augment::Dsa => DiffAugConfig::new().augment_batch(images, rng),
+            _ => images,
         }
     }
 }
