@@ -399,7 +399,7 @@ fn the_artefact_round_trips_and_loads_in_pytorch() {
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(path.with_extension("json")).unwrap()).unwrap();
     assert_eq!(manifest["method"], "DM");
-    assert_eq!(manifest["config"]["seed"], 9);
+    assert_eq!(manifest["config"]["common"]["seed"], 9);
     assert_eq!(manifest["config"]["ipc"], 2);
     assert_eq!(manifest["accuracy"]["models"], 2);
     assert_eq!(manifest["source"], syn.source.as_str());

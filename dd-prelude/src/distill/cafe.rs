@@ -8,7 +8,8 @@ use burn::tensor::{Device, Tensor};
 use super::engine::ops::one_hot;
 use super::engine::{MetaArch, Params};
 use super::gm::{Bilevel, loops};
-use super::outer::{Ctx, Init, Method, RunSettings, check_common, run};
+use super::outer::{Ctx, Method, run};
+use super::settings::{DistillCommon, check_settings, common_setters};
 use super::{DistillRun, Distiller};
 use crate::augment::DiffAugConfig;
 use crate::data::ImageSet;
@@ -45,18 +46,14 @@ pub type Cafe = CafeConfig;
 pub struct CafeConfig {
     /// Synthetic images per class.
     pub ipc: usize,
-    /// Outer iterations of [`Distiller::distill`] (fresh networks).
-    #[config(default = 2000)]
-    pub iterations: usize,
-    /// Step size of the images' SGD (before the milestones).
-    #[config(default = 0.1)]
-    pub lr_images: f64,
+    /// The settings every distiller shares (iterations, the images' optimizer and
+    /// initialisation, the ConvNet, seed, checkpoints, progress), with this method's
+    /// reference defaults; their `with_*` setters are forwarded.
+    #[config(default = "DistillCommon::new().with_iterations(2000)")]
+    pub common: DistillCommon,
     /// Iterations at which the image step size is halved.
     #[config(default = "vec![1200, 1600, 1800]")]
     pub lr_milestones: Vec<usize>,
-    /// Momentum of the images' SGD.
-    #[config(default = 0.5)]
-    pub momentum: f64,
     /// Step size of the network trained on the synthetic set.
     #[config(default = 0.01)]
     pub lr_net: f64,
@@ -79,46 +76,18 @@ pub struct CafeConfig {
     /// Weight of the discriminative cross-entropy (summed over real images).
     #[config(default = 0.01)]
     pub inner_weight: f64,
-    /// How the images start.
-    #[config(default = "Init::Real")]
-    pub init: Init,
     /// Siamese augmentation (`Some` for CAFE+DSA).
     #[config(default = "None")]
     pub augment: Option<DiffAugConfig>,
-    /// ConvNet width.
-    #[config(default = 128)]
-    pub width: usize,
-    /// ConvNet depth.
-    #[config(default = 3)]
-    pub depth: usize,
-    /// Seed of every random choice.
-    #[config(default = 0)]
-    pub seed: u64,
-    /// Checkpoint file (see [`super::DcConfig::checkpoint`]).
-    #[config(default = "None")]
-    pub checkpoint: Option<String>,
-    /// Iterations between checkpoints.
-    #[config(default = 50)]
-    pub checkpoint_every: usize,
-    /// Print progress lines.
-    #[config(default = true)]
-    pub progress: bool,
 }
+
+common_setters!(CafeConfig);
 
 impl CafeConfig {
     /// Checks every field.
     pub fn check(&self) -> Result<()> {
         const M: &str = "CafeConfig";
-        check_common(
-            M,
-            self.ipc,
-            self.iterations,
-            self.lr_images,
-            self.momentum,
-            self.width,
-            self.depth,
-            self.checkpoint_every,
-        )?;
+        check_settings(M, self.ipc, &self.common)?;
         ensure(self.lr_net > 0.0, M, "lr_net", || {
             format!("must be positive, got {}", self.lr_net)
         })?;
@@ -152,14 +121,12 @@ impl CafeConfig {
         self.lr_milestones
             .iter()
             .filter(|&&m| it >= m)
-            .fold(self.lr_images, |lr, _| lr * 0.5)
+            .fold(self.common.lr_images, |lr, _| lr * 0.5)
     }
 
     /// The ConvNet distilled on for `data`.
     pub fn convnet(&self, data: &ImageSet) -> ConvNetConfig {
-        ConvNetConfig::for_set(data)
-            .with_width(self.width)
-            .with_depth(self.depth)
+        self.common.convnet(data)
     }
 }
 
@@ -383,7 +350,7 @@ impl Distiller for CafeConfig {
     }
 
     fn iterations(&self) -> usize {
-        self.iterations
+        self.common.iterations
     }
 
     fn start(&self, data: &ImageSet, device: &Device) -> Result<Box<dyn DistillRun>> {
@@ -397,13 +364,7 @@ impl Distiller for CafeConfig {
             inner_loop,
             config: serde_json::to_value(self).unwrap_or_default(),
         };
-        let common = RunSettings::new(self.ipc)
-            .with_init(self.init)
-            .with_momentum(self.momentum)
-            .with_seed(self.seed)
-            .with_checkpoint(self.checkpoint.clone())
-            .with_checkpoint_every(self.checkpoint_every)
-            .with_progress(self.progress);
+        let common = self.common.run_settings(self.ipc);
         run(method, common, data, device)
     }
 }

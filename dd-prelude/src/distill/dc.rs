@@ -6,7 +6,8 @@ use burn::tensor::Device;
 
 use super::engine::MetaArch;
 use super::gm::{GmSettings, GradientMatching, MatchDistance, loops};
-use super::outer::{Init, RunSettings, check_common, run};
+use super::outer::run;
+use super::settings::{DistillCommon, check_settings, common_setters};
 use super::{DistillRun, Distiller};
 use crate::data::ImageSet;
 use crate::error::{Result, ensure};
@@ -33,15 +34,11 @@ pub type Dc = DcConfig;
 pub struct DcConfig {
     /// Synthetic images per class.
     pub ipc: usize,
-    /// Outer iterations of [`Distiller::distill`] (fresh networks).
-    #[config(default = 1000)]
-    pub iterations: usize,
-    /// Step size of the images' SGD.
-    #[config(default = 0.1)]
-    pub lr_images: f64,
-    /// Momentum of the images' SGD.
-    #[config(default = 0.5)]
-    pub momentum: f64,
+    /// The settings every distiller shares (iterations, the images' optimizer and
+    /// initialisation, the ConvNet, seed, checkpoints, progress), with this method's
+    /// reference defaults; their `with_*` setters are forwarded.
+    #[config(default = "DistillCommon::new()")]
+    pub common: DistillCommon,
     /// Step size of the network trained on the synthetic set between matchings.
     #[config(default = 0.01)]
     pub lr_net: f64,
@@ -58,47 +55,18 @@ pub struct DcConfig {
     /// [`get_loops`](super::get_loops)).
     #[config(default = "None")]
     pub inner_loop: Option<usize>,
-    /// How the images start.
-    #[config(default = "Init::Real")]
-    pub init: Init,
     /// Gradient distance.
     #[config(default = "MatchDistance::PerLayer")]
     pub distance: MatchDistance,
-    /// ConvNet width.
-    #[config(default = 128)]
-    pub width: usize,
-    /// ConvNet depth.
-    #[config(default = 3)]
-    pub depth: usize,
-    /// Seed of every random choice.
-    #[config(default = 0)]
-    pub seed: u64,
-    /// Checkpoint file: written every `checkpoint_every` iterations and after every
-    /// `steps(..)`, resumed from by `start` when it exists.
-    #[config(default = "None")]
-    pub checkpoint: Option<String>,
-    /// Iterations between checkpoints.
-    #[config(default = 50)]
-    pub checkpoint_every: usize,
-    /// Print progress lines.
-    #[config(default = true)]
-    pub progress: bool,
 }
+
+common_setters!(DcConfig);
 
 impl DcConfig {
     /// Checks every field.
     pub fn check(&self) -> Result<()> {
         const M: &str = "DcConfig";
-        check_common(
-            M,
-            self.ipc,
-            self.iterations,
-            self.lr_images,
-            self.momentum,
-            self.width,
-            self.depth,
-            self.checkpoint_every,
-        )?;
+        check_settings(M, self.ipc, &self.common)?;
         ensure(self.lr_net > 0.0, M, "lr_net", || {
             format!("must be positive, got {}", self.lr_net)
         })?;
@@ -114,19 +82,7 @@ impl DcConfig {
 
     /// The ConvNet distilled on for `data`.
     pub fn convnet(&self, data: &ImageSet) -> ConvNetConfig {
-        ConvNetConfig::for_set(data)
-            .with_width(self.width)
-            .with_depth(self.depth)
-    }
-
-    pub(crate) fn common(&self) -> RunSettings {
-        RunSettings::new(self.ipc)
-            .with_init(self.init)
-            .with_momentum(self.momentum)
-            .with_seed(self.seed)
-            .with_checkpoint(self.checkpoint.clone())
-            .with_checkpoint_every(self.checkpoint_every)
-            .with_progress(self.progress)
+        self.common.convnet(data)
     }
 
     pub(crate) fn settings(
@@ -140,7 +96,7 @@ impl DcConfig {
         Ok(GmSettings {
             name,
             arch: MetaArch::convnet(&self.convnet(data))?,
-            lr_images: self.lr_images,
+            lr_images: self.common.lr_images,
             lr_net: self.lr_net,
             batch_real: self.batch_real,
             batch_train: self.batch_train,
@@ -159,7 +115,7 @@ impl Distiller for DcConfig {
     }
 
     fn iterations(&self) -> usize {
-        self.iterations
+        self.common.iterations
     }
 
     fn start(&self, data: &ImageSet, device: &Device) -> Result<Box<dyn DistillRun>> {
@@ -168,6 +124,6 @@ impl Distiller for DcConfig {
         let method = GradientMatching {
             s: self.settings("DC", data, json)?,
         };
-        run(method, self.common(), data, device)
+        run(method, self.common.run_settings(self.ipc), data, device)
     }
 }

@@ -5,7 +5,8 @@ use burn::config::Config;
 use burn::tensor::{Device, Tensor};
 
 use super::engine::{MetaArch, Params};
-use super::outer::{Ctx, Init, Method, RunSettings, check_common, run};
+use super::outer::{Ctx, Method, run};
+use super::settings::{DistillCommon, check_settings, common_setters};
 use super::{DistillRun, Distiller};
 use crate::augment::DiffAugConfig;
 use crate::data::ImageSet;
@@ -34,58 +35,28 @@ pub type Dm = DmConfig;
 pub struct DmConfig {
     /// Synthetic images per class.
     pub ipc: usize,
-    /// Iterations of [`Distiller::distill`] (one fresh network each).
-    #[config(default = 20000)]
-    pub iterations: usize,
-    /// Step size of the images' SGD.
-    #[config(default = 1.0)]
-    pub lr_images: f64,
-    /// Momentum of the images' SGD.
-    #[config(default = 0.5)]
-    pub momentum: f64,
+    /// The settings every distiller shares (iterations, the images' optimizer and
+    /// initialisation, the ConvNet, seed, checkpoints, progress), with this method's
+    /// reference defaults; their `with_*` setters are forwarded.
+    #[config(
+        default = "DistillCommon::new().with_iterations(20000).with_lr_images(1.0).with_checkpoint_every(200)"
+    )]
+    pub common: DistillCommon,
     /// Real images per class per iteration.
     #[config(default = 256)]
     pub batch_real: usize,
-    /// How the images start.
-    #[config(default = "Init::Real")]
-    pub init: Init,
     /// Siamese augmentation (`None` for plain DM without DSA).
     #[config(default = "Some(DiffAugConfig::new())")]
     pub augment: Option<DiffAugConfig>,
-    /// ConvNet width.
-    #[config(default = 128)]
-    pub width: usize,
-    /// ConvNet depth.
-    #[config(default = 3)]
-    pub depth: usize,
-    /// Seed of every random choice.
-    #[config(default = 0)]
-    pub seed: u64,
-    /// Checkpoint file (see [`super::DcConfig::checkpoint`]).
-    #[config(default = "None")]
-    pub checkpoint: Option<String>,
-    /// Iterations between checkpoints.
-    #[config(default = 200)]
-    pub checkpoint_every: usize,
-    /// Print progress lines.
-    #[config(default = true)]
-    pub progress: bool,
 }
+
+common_setters!(DmConfig);
 
 impl DmConfig {
     /// Checks every field.
     pub fn check(&self) -> Result<()> {
         const M: &str = "DmConfig";
-        check_common(
-            M,
-            self.ipc,
-            self.iterations,
-            self.lr_images,
-            self.momentum,
-            self.width,
-            self.depth,
-            self.checkpoint_every,
-        )?;
+        check_settings(M, self.ipc, &self.common)?;
         ensure(self.batch_real >= 1, M, "batch_real", || {
             "must be at least 1".into()
         })?;
@@ -97,9 +68,7 @@ impl DmConfig {
 
     /// The ConvNet whose random instances embed the images.
     pub fn convnet(&self, data: &ImageSet) -> ConvNetConfig {
-        ConvNetConfig::for_set(data)
-            .with_width(self.width)
-            .with_depth(self.depth)
+        self.common.convnet(data)
     }
 }
 
@@ -242,25 +211,19 @@ impl Distiller for DmConfig {
     }
 
     fn iterations(&self) -> usize {
-        self.iterations
+        self.common.iterations
     }
 
     fn start(&self, data: &ImageSet, device: &Device) -> Result<Box<dyn DistillRun>> {
         self.check()?;
         let method = DmMethod {
             arch: MetaArch::convnet(&self.convnet(data))?,
-            lr_images: self.lr_images,
+            lr_images: self.common.lr_images,
             batch_real: self.batch_real,
             augment: self.augment.clone(),
             config: serde_json::to_value(self).unwrap_or_default(),
         };
-        let common = RunSettings::new(self.ipc)
-            .with_init(self.init)
-            .with_momentum(self.momentum)
-            .with_seed(self.seed)
-            .with_checkpoint(self.checkpoint.clone())
-            .with_checkpoint_every(self.checkpoint_every)
-            .with_progress(self.progress);
+        let common = self.common.run_settings(self.ipc);
         run(method, common, data, device)
     }
 }

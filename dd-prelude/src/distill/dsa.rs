@@ -6,7 +6,8 @@ use burn::tensor::Device;
 
 use super::dc::DcConfig;
 use super::gm::{GradientMatching, MatchDistance};
-use super::outer::{Init, run};
+use super::outer::run;
+use super::settings::{DistillCommon, common_setters};
 use super::{DistillRun, Distiller};
 use crate::augment::DiffAugConfig;
 use crate::data::ImageSet;
@@ -32,15 +33,11 @@ pub type Dsa = DsaConfig;
 pub struct DsaConfig {
     /// Synthetic images per class.
     pub ipc: usize,
-    /// Outer iterations of [`Distiller::distill`].
-    #[config(default = 1000)]
-    pub iterations: usize,
-    /// Step size of the images' SGD.
-    #[config(default = 0.1)]
-    pub lr_images: f64,
-    /// Momentum of the images' SGD.
-    #[config(default = 0.5)]
-    pub momentum: f64,
+    /// The settings every distiller shares (iterations, the images' optimizer and
+    /// initialisation, the ConvNet, seed, checkpoints, progress), with this method's
+    /// reference defaults; their `with_*` setters are forwarded.
+    #[config(default = "DistillCommon::new()")]
+    pub common: DistillCommon,
     /// Step size of the network trained on the synthetic set.
     #[config(default = 0.01)]
     pub lr_net: f64,
@@ -56,55 +53,27 @@ pub struct DsaConfig {
     /// Epochs on the synthetic set between matchings (default from [`super::get_loops`]).
     #[config(default = "None")]
     pub inner_loop: Option<usize>,
-    /// How the images start.
-    #[config(default = "Init::Real")]
-    pub init: Init,
     /// Gradient distance.
     #[config(default = "MatchDistance::PerLayer")]
     pub distance: MatchDistance,
     /// The augmentation (strategy and ranges).
     #[config(default = "DiffAugConfig::new()")]
     pub augment: DiffAugConfig,
-    /// ConvNet width.
-    #[config(default = 128)]
-    pub width: usize,
-    /// ConvNet depth.
-    #[config(default = 3)]
-    pub depth: usize,
-    /// Seed of every random choice.
-    #[config(default = 0)]
-    pub seed: u64,
-    /// Checkpoint file (see [`DcConfig::checkpoint`]).
-    #[config(default = "None")]
-    pub checkpoint: Option<String>,
-    /// Iterations between checkpoints.
-    #[config(default = 50)]
-    pub checkpoint_every: usize,
-    /// Print progress lines.
-    #[config(default = true)]
-    pub progress: bool,
 }
+
+common_setters!(DsaConfig);
 
 impl DsaConfig {
     /// The gradient-matching part as a [`DcConfig`].
     pub fn as_dc(&self) -> DcConfig {
         DcConfig::new(self.ipc)
-            .with_iterations(self.iterations)
-            .with_lr_images(self.lr_images)
-            .with_momentum(self.momentum)
+            .with_common(self.common.clone())
             .with_lr_net(self.lr_net)
             .with_batch_real(self.batch_real)
             .with_batch_train(self.batch_train)
             .with_outer_loop(self.outer_loop)
             .with_inner_loop(self.inner_loop)
-            .with_init(self.init)
             .with_distance(self.distance)
-            .with_width(self.width)
-            .with_depth(self.depth)
-            .with_seed(self.seed)
-            .with_checkpoint(self.checkpoint.clone())
-            .with_checkpoint_every(self.checkpoint_every)
-            .with_progress(self.progress)
     }
 
     /// Checks every field.
@@ -120,7 +89,7 @@ impl Distiller for DsaConfig {
     }
 
     fn iterations(&self) -> usize {
-        self.iterations
+        self.common.iterations
     }
 
     fn start(&self, data: &ImageSet, device: &Device) -> Result<Box<dyn DistillRun>> {
@@ -129,6 +98,11 @@ impl Distiller for DsaConfig {
         let json = serde_json::to_value(self).unwrap_or_default();
         let mut settings = dc.settings("DSA", data, json)?;
         settings.augment = Some(self.augment.clone());
-        run(GradientMatching { s: settings }, dc.common(), data, device)
+        run(
+            GradientMatching { s: settings },
+            dc.common.run_settings(dc.ipc),
+            data,
+            device,
+        )
     }
 }

@@ -44,6 +44,7 @@ mod gm;
 mod outer;
 mod plan;
 mod report;
+mod settings;
 mod synthetic;
 
 /// DSA's differentiable augmentation, where gradient matching has always found it.
@@ -59,6 +60,7 @@ pub use plan::DistillPlan;
 pub use report::{
     DistillOutcome, Published, comparison_table, distill_and_evaluate, published, random_real,
 };
+pub use settings::DistillCommon;
 pub use synthetic::{Accuracy, SyntheticSet};
 
 use burn::tensor::Device;

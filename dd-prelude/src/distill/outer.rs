@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::synthetic::{f32_bytes, read_f32, serialize, write_atomic};
 use super::{DistillRun, StepRecord, SyntheticSet};
 use crate::data::ImageSet;
-use crate::error::{Error, Result, ensure};
+use crate::error::{Error, Result};
 use crate::progress::Progress;
 use crate::show::LinePlot;
 
@@ -497,11 +497,19 @@ pub(crate) fn mix(seed: u64, stream: u64) -> u64 {
 /// What identifies a run in a checkpoint: its config without the keys that do not change the
 /// images it produces (progress printing, the planned number of iterations, where and how
 /// often checkpoints are written), so a checkpoint can be extended, moved or copied and still
-/// resumed. Applied to stored configs too, which older checkpoints wrote with those keys.
+/// resumed. Applied to stored configs too, which older checkpoints wrote with those keys,
+/// at the top level or in the nested `common` settings.
 fn run_identity(mut config: serde_json::Value) -> serde_json::Value {
-    if let Some(o) = config.as_object_mut() {
+    fn strip(o: &mut serde_json::Map<String, serde_json::Value>) {
         for key in ["progress", "iterations", "checkpoint", "checkpoint_every"] {
             o.remove(key);
+        }
+    }
+    if let Some(o) = config.as_object_mut() {
+        strip(o);
+        // the shared settings nested as `common` (DistillCommon)
+        if let Some(common) = o.get_mut("common").and_then(|c| c.as_object_mut()) {
+            strip(common);
         }
     }
     config
@@ -784,39 +792,4 @@ impl<M: Method> DistillRun for Outer<M> {
         )
         .series(self.method.name(), pts)
     }
-}
-
-/// Checks the fields every method shares.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn check_common(
-    m: &'static str,
-    ipc: usize,
-    iterations: usize,
-    lr_images: f64,
-    momentum: f64,
-    width: usize,
-    depth: usize,
-    checkpoint_every: usize,
-) -> Result<()> {
-    ensure(ipc >= 1, m, "ipc", || "must be at least 1".into())?;
-    ensure(iterations >= 1, m, "iterations", || {
-        "must be at least 1".into()
-    })?;
-    ensure(
-        lr_images > 0.0 && lr_images.is_finite(),
-        m,
-        "lr_images",
-        || format!("must be positive, got {lr_images}"),
-    )?;
-    ensure((0.0..1.0).contains(&momentum), m, "momentum", || {
-        format!("must be in [0, 1), got {momentum}")
-    })?;
-    ensure(width >= 1, m, "width", || "must be at least 1".into())?;
-    ensure((1..=4).contains(&depth), m, "depth", || {
-        format!("must be 1 to 4 (the ConvNet family), got {depth}")
-    })?;
-    ensure(checkpoint_every >= 1, m, "checkpoint_every", || {
-        "must be at least 1".into()
-    })?;
-    Ok(())
 }
