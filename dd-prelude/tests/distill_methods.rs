@@ -203,6 +203,7 @@ fn tiny<D: Distiller>(d: &D) -> Box<dyn DistillRun> {
 /// Every method: two iterations change the images, keep them finite, keep the layout.
 #[test]
 fn every_method_runs_and_moves_the_images() {
+    let _serial = distill_common::serial();
     let methods: Vec<Box<dyn Distiller>> = vec![
         Box::new(
             DcConfig::new(2)
@@ -288,6 +289,7 @@ fn every_method_runs_and_moves_the_images() {
 /// Init from real images starts at real images of the right classes.
 #[test]
 fn real_init_starts_from_real_images_of_each_class() {
+    let _serial = distill_common::serial();
     let data = small_fmnist();
     let run = tiny(
         &DmConfig::new(3)
@@ -313,6 +315,7 @@ fn real_init_starts_from_real_images_of_each_class() {
 /// exactly where the uninterrupted run does.
 #[test]
 fn a_resumed_run_equals_the_uninterrupted_one() {
+    let _serial = distill_common::serial();
     let ckpt = tmp("dsa-resume.safetensors");
     std::fs::remove_file(&ckpt).ok();
     let cfg = DsaConfig::new(1)
@@ -377,6 +380,7 @@ fn a_resumed_run_equals_the_uninterrupted_one() {
 
 #[test]
 fn the_artefact_round_trips_and_loads_in_pytorch() {
+    let _serial = distill_common::serial();
     let mut run = tiny(
         &DmConfig::new(2)
             .with_width(4)
@@ -462,6 +466,7 @@ fn the_artefact_round_trips_and_loads_in_pytorch() {
 /// PyTorch's `affine_grid` + `grid_sample` when torch is available.
 #[test]
 fn augmentation_maps_behave() {
+    let _serial = distill_common::serial();
     let dev = device();
     dev.seed(31);
     let x = randn([2, 3, 7, 6], &dev);

@@ -6,6 +6,14 @@ use std::collections::HashSet;
 
 use dd_prelude::*;
 
+/// The device's random generator is process-wide and tests run on parallel threads: selectors
+/// that train networks seed it, so each test holds this lock to keep its draws its own.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn pool() -> ImageSet {
     let fm = FashionMnist::load_default().expect("run scripts/setup.sh to install Fashion-MNIST");
     fm.train.subset(&fm.train.stratified(300, 5))
@@ -119,6 +127,7 @@ fn check_indices(core: &Coreset, data: &ImageSet, expected_len: usize, who: &str
 
 #[test]
 fn balanced_budgets_are_met_exactly_per_class_and_reproducible() {
+    let _serial = serial();
     let data = pool();
     let dev = device();
     dev.seed(0);
@@ -150,6 +159,7 @@ fn balanced_budgets_are_met_exactly_per_class_and_reproducible() {
 
 #[test]
 fn unbalanced_and_fractional_budgets_are_met() {
+    let _serial = serial();
     let data = pool();
     let dev = device();
     dev.seed(0);
@@ -171,6 +181,7 @@ fn unbalanced_and_fractional_budgets_are_met() {
 
 #[test]
 fn different_seeds_change_the_random_draws() {
+    let _serial = serial();
     let data = pool();
     let dev = device();
     let a = RandomConfig::new(Budget::PerClass(5))
@@ -195,6 +206,7 @@ fn different_seeds_change_the_random_draws() {
 
 #[test]
 fn score_rankings_keep_the_right_end() {
+    let _serial = serial();
     let data = pool();
     let dev = device();
     dev.seed(4);
@@ -240,6 +252,7 @@ fn score_rankings_keep_the_right_end() {
 
 #[test]
 fn invalid_configs_are_refused() {
+    let _serial = serial();
     let data = pool();
     let dev = device();
     let cases: Vec<(Box<dyn Selector>, &str)> = vec![

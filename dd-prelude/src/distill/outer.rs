@@ -497,19 +497,16 @@ pub(crate) fn mix(seed: u64, stream: u64) -> u64 {
 /// What identifies a run in a checkpoint: its config without the keys that do not change the
 /// images it produces (progress printing, the planned number of iterations, where and how
 /// often checkpoints are written), so a checkpoint can be extended, moved or copied and still
-/// resumed. Applied to stored configs too, which older checkpoints wrote with those keys,
-/// at the top level or in the nested `common` settings.
+/// resumed. Applied to stored configs too, which older checkpoints wrote with those keys.
 fn run_identity(mut config: serde_json::Value) -> serde_json::Value {
-    fn strip(o: &mut serde_json::Map<String, serde_json::Value>) {
+    if let Some(o) = config.as_object_mut() {
+        // The shared settings nested as `common` (DistillCommon) compare as if flat, so a
+        // checkpoint written before they were nested still resumes.
+        if let Some(serde_json::Value::Object(common)) = o.remove("common") {
+            o.extend(common);
+        }
         for key in ["progress", "iterations", "checkpoint", "checkpoint_every"] {
             o.remove(key);
-        }
-    }
-    if let Some(o) = config.as_object_mut() {
-        strip(o);
-        // the shared settings nested as `common` (DistillCommon)
-        if let Some(common) = o.get_mut("common").and_then(|c| c.as_object_mut()) {
-            strip(common);
         }
     }
     config

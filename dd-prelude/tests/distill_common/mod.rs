@@ -18,11 +18,17 @@ pub static SEED_OFFSET: AtomicU64 = AtomicU64::new(0);
 /// and each run checks different points (that is how CI once met a point this machine never
 /// had).
 pub fn seeded(dev: &Device, seed: u64) -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    // A failed case poisons the lock; the next case still runs, on its own seed.
-    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let guard = serial();
     dev.seed(seed + SEED_OFFSET.load(Ordering::SeqCst));
     guard
+}
+
+/// The guard of [`seeded`] without seeding: for a test whose runs seed the device themselves
+/// (the distillation loop seeds it every iteration) and must not interleave with another's.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    // A failed case poisons the lock; the next case still runs, on its own seed.
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A standard normal tensor.
