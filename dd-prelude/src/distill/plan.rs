@@ -5,7 +5,7 @@ use std::fmt;
 use burn::tensor::Device;
 
 use super::report::{DistillOutcome, distill_and_evaluate, random_real};
-use super::{CafeConfig, DcConfig, Distiller, DmConfig, DsaConfig};
+use super::{CafeConfig, DcConfig, Distiller, DmConfig, DsaConfig, ExpertConfig, MttConfig};
 use crate::data::{ImageSet, ImageSplits};
 use crate::error::Result;
 use crate::eval::EvalPreset;
@@ -34,7 +34,7 @@ use crate::scale::Scale;
 /// use dd_prelude::*;
 /// let plan = DistillPlan::for_scale(Scale::Smoke);
 /// assert_eq!(plan.ipcs, vec![1]);
-/// assert_eq!(plan.dm(1).iterations, 2);
+/// assert_eq!(plan.dm(1).common.iterations, 2);
 /// assert_eq!(plan.preset().name, "smoke");
 /// ```
 #[derive(Debug, Clone)]
@@ -66,6 +66,21 @@ pub struct DistillPlan {
     pub data_tag: String,
     /// Test images each set is scored on (class-stratified; all at full scale).
     pub test_images: usize,
+    /// Expert trajectories trained for MTT.
+    pub experts: usize,
+    /// Epochs of each expert.
+    pub expert_epochs_total: usize,
+    /// Training images the experts (and MTT) use: a class-stratified subset of this size, or
+    /// all of them.
+    pub expert_images: Option<usize>,
+    /// MTT iterations.
+    pub iterations_mtt: usize,
+    /// MTT's SGD steps per iteration (`syn_steps`).
+    pub syn_steps: usize,
+    /// MTT's start epochs are drawn below this.
+    pub max_start_epoch: usize,
+    /// MTT's target: this many expert epochs after the start.
+    pub expert_epochs: usize,
 }
 
 impl DistillPlan {
@@ -93,6 +108,13 @@ impl DistillPlan {
             ),
             test_images: scale.pick(100, 2000, 10_000),
             data_tag: "fashion-mnist".into(),
+            experts: scale.pick(2, 4, 100),
+            expert_epochs_total: scale.pick(3, 12, 50),
+            expert_images: scale.pick(Some(500), Some(10_000), None),
+            iterations_mtt: scale.pick(2, 200, 5000),
+            syn_steps: scale.pick(3, 20, 20),
+            max_start_epoch: scale.pick(2, 10, 20),
+            expert_epochs: scale.pick(1, 2, 2),
         }
     }
 
@@ -162,6 +184,48 @@ impl DistillPlan {
             .with_batch_real(self.batch_real)
             .with_inner_loop(self.inner(ipc))
             .with_checkpoint(self.checkpoint("cafe", ipc))
+    }
+
+    /// The training set the experts and MTT use: `train`, or a class-stratified subset of
+    /// `expert_images` of it.
+    pub fn expert_set(&self, train: &ImageSet) -> ImageSet {
+        match self.expert_images {
+            Some(n) if n < train.len() => train.subset(&train.stratified(n, 0)),
+            _ => train.clone(),
+        }
+    }
+
+    /// How the experts are trained (MTT's `buffer.py` with the plan's width and epochs).
+    pub fn expert_config(&self) -> ExpertConfig {
+        ExpertConfig::new()
+            .with_epochs(self.expert_epochs_total)
+            .with_width(self.width)
+    }
+
+    /// The expert buffer's folder for the plan's data and scale (under `reports/`, beside the
+    /// checkpoints; in the temporary folder at smoke scale).
+    pub fn buffer_dir(&self) -> String {
+        let root = self.checkpoint_dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir()
+                .join("dd-prelude")
+                .to_string_lossy()
+                .into_owned()
+        });
+        format!(
+            "{root}/experts-{}-{}-w{}",
+            self.data_tag, self.scale, self.width
+        )
+    }
+
+    /// MTT at `ipc` images per class, matching the experts in [`DistillPlan::buffer_dir`].
+    pub fn mtt(&self, ipc: usize) -> MttConfig {
+        MttConfig::new(ipc, self.buffer_dir())
+            .with_iterations(self.iterations_mtt)
+            .with_width(self.width)
+            .with_syn_steps(self.syn_steps)
+            .with_max_start_epoch(self.max_start_epoch)
+            .with_expert_epochs(self.expert_epochs)
+            .with_checkpoint(self.checkpoint("mtt", ipc))
     }
 
     /// DC, DSA, DM and CAFE at `ipc` images per class.

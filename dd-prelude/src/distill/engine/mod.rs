@@ -879,6 +879,47 @@ impl MetaArch {
         }
     }
 
+    /// Shapes of the parameter tensors, in the order of [`Params`].
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::distill::engine::MetaArch;
+    /// let arch = MetaArch::mlp([1, 2, 2], &[3], 2);
+    /// assert_eq!(arch.param_shapes(), vec![vec![4, 3], vec![3], vec![3, 2], vec![2]]);
+    /// ```
+    pub fn param_shapes(&self) -> Vec<Vec<usize>> {
+        self.param_layout().into_iter().map(|(s, _)| s).collect()
+    }
+
+    /// [`Params`] of this architecture from flat values, one per parameter tensor in order
+    /// (checked against [`MetaArch::param_shapes`]).
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// use dd_prelude::distill::engine::MetaArch;
+    /// let arch = MetaArch::mlp([1, 2, 2], &[3], 2);
+    /// let p = arch.init(&device());
+    /// let again = arch.params_with(p.values().to_vec())?;
+    /// assert_eq!(again.len(), 4);
+    /// assert!(arch.params_with(p.values()[..3].to_vec()).is_err());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn params_with(&self, values: Vec<Tensor<1>>) -> Result<Params> {
+        let layout = self.param_layout();
+        let sizes: Vec<usize> = values.iter().map(|t| t.dims()[0]).collect();
+        let want: Vec<usize> = layout.iter().map(|(s, _)| s.iter().product()).collect();
+        if sizes != want {
+            return Err(Error::ShapeMismatch {
+                context: "MetaArch::params_with: parameter sizes".into(),
+                expected: format!("{want:?}"),
+                got: format!("{sizes:?}"),
+            });
+        }
+        let (shapes, kinds) = layout.into_iter().unzip();
+        Ok(Params::new(values, shapes, kinds))
+    }
+
     /// The parameters of a Burn module with this arch's layout (its float parameters in
     /// declaration order), e.g. a [`ConvNet`] from the same config.
     ///
