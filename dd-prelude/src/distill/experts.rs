@@ -55,7 +55,7 @@ use crate::train::{FitConfig, Schedule, fit};
 /// let buffer = cfg.train_experts(0..2, &data, &dir, &dev)?;
 /// assert_eq!(buffer.complete_experts()?, vec![0, 1]);
 /// let theta = buffer.load(1, 2, &dev)?;
-/// assert_eq!(theta.len(), 4);
+/// assert_eq!(theta.len(), 6); // conv weight and bias, norm scale and shift, linear weight and bias
 /// # std::fs::remove_dir_all(&dir).ok();
 /// # Ok::<(), Error>(())
 /// ```

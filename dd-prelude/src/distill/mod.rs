@@ -63,6 +63,7 @@ pub use outer::{Ctx, Init, Method, RealPool, RunSettings, SynState, run};
 pub use plan::DistillPlan;
 pub use report::{
     DistillOutcome, Published, comparison_table, distill_and_evaluate, published, random_real,
+    scoring_preset,
 };
 pub use settings::DistillCommon;
 pub use synthetic::{Accuracy, SyntheticSet};

@@ -78,7 +78,9 @@ fn score(
     preset: &EvalPreset,
     device: &Device,
 ) -> Result<DistillOutcome> {
-    // A set with learned soft targets trains on them (soft cross-entropy); others on labels.
+    // A set is scored the way its method meant: on its learned soft targets (soft
+    // cross-entropy) where it has them, with its learned step size where it learned one.
+    let preset = &scoring_preset(&synthetic, preset);
     let report = match synthetic.soft_labels {
         Some(_) => evaluate(&synthetic.to_soft_set()?, test, preset, device)?,
         None => evaluate(&synthetic.to_image_set()?, test, preset, device)?,
@@ -88,8 +90,16 @@ fn score(
         std: report.std,
         models: report.accuracies.len(),
         protocol: format!(
-            "{} ({} networks x {} epochs)",
-            preset.name, preset.models, preset.epochs
+            "{} ({} networks x {} epochs, lr {}{})",
+            preset.name,
+            preset.models,
+            preset.epochs,
+            preset.lr,
+            if synthetic.lr.is_some() {
+                " learned"
+            } else {
+                ""
+            }
         ),
     });
     Ok(DistillOutcome {
@@ -100,7 +110,29 @@ fn score(
     })
 }
 
-/// Distils `train` with `method`, then scores the set on `test` with the standard protocol.
+/// The protocol a set is scored with: `preset`, with the set's learned step size as the
+/// networks' learning rate where its method learned one (MTT's and SLDD's evaluation).
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// use dd_prelude::distill::{SyntheticSet, scoring_preset};
+/// let mut syn = SyntheticSet::new("MTT", "toy", [1, 1, 1], vec![0.0, 1.0], vec![0, 1],
+///                                 vec!["a".into(), "b".into()], vec![0.0], vec![1.0])?;
+/// assert_eq!(scoring_preset(&syn, &EvalPreset::quick()).lr, 0.01);
+/// syn.lr = Some(0.03);
+/// assert!((scoring_preset(&syn, &EvalPreset::quick()).lr - 0.03).abs() < 1e-7);
+/// # Ok::<(), Error>(())
+/// ```
+pub fn scoring_preset(synthetic: &SyntheticSet, preset: &EvalPreset) -> EvalPreset {
+    match synthetic.lr {
+        Some(lr) if lr.is_finite() && lr > 0.0 => preset.clone().with_lr(lr as f64),
+        _ => preset.clone(),
+    }
+}
+
+/// Distils `train` with `method`, then scores the set on `test` with the standard protocol
+/// (see [`scoring_preset`] for sets with a learned step size).
 ///
 /// # Example
 /// ```
@@ -272,6 +304,13 @@ pub fn comparison_table(title: &str, outcomes: &[DistillOutcome]) -> Result<Tabl
                 .collect::<Vec<_>>(),
         ),
         Column::new(
+            "IOR (points over random)".into(),
+            outcomes
+                .iter()
+                .map(|o| improvement_over_random(o, outcomes))
+                .collect::<Vec<Option<f64>>>(),
+        ),
+        Column::new(
             "networks".into(),
             outcomes
                 .iter()
@@ -317,4 +356,14 @@ pub fn comparison_table(title: &str, outcomes: &[DistillOutcome]) -> Result<Tabl
         reason: e.to_string(),
     })?;
     Ok(Table::new(title, frame))
+}
+
+/// DD-Ranking's improvement over random (IOR), in points: `o`'s accuracy minus that of the
+/// random real subset of the same data set and size among `all`, if there is one.
+fn improvement_over_random(o: &DistillOutcome, all: &[DistillOutcome]) -> Option<f64> {
+    all.iter()
+        .find(|r| {
+            r.synthetic.method == "Random real" && r.dataset == o.dataset && r.ipc() == o.ipc()
+        })
+        .map(|r| o.report.mean_pct() - r.report.mean_pct())
 }
