@@ -1,10 +1,11 @@
-"""PyTorch reference for examples/bench_distill.rs: iterations per second of DM and DC with the
-same algorithm and configuration as dd-prelude (DatasetCondensation's main_DM.py / main.py
-loops, ConvNet with instance norm and average pooling, padding 1 as dd-prelude's ConvNet,
-Fashion-MNIST from the Debian package).
+"""PyTorch reference for examples/bench_distill.rs: iterations per second of DM, DC and MTT with
+the same algorithm and configuration as dd-prelude (DatasetCondensation's main_DM.py / main.py
+loops, MTT's distill.py unroll, ConvNet with instance norm and average pooling, padding 1 as
+dd-prelude's ConvNet, Fashion-MNIST from the Debian package).
 
 Usage: python bench/distill_reference.py --width 128 --dm-ipc 10 --dm-iters 5 --dc-ipc 1 --dc-iters 5
-Prints one JSON line: {"dm_it_per_s": ..., "dc_it_per_s": ..., ...}.
+       [--mtt-ipc 10 --mtt-steps 20 --mtt-iters 3]
+Prints one JSON line: {"dm_it_per_s": ..., "dc_it_per_s": ..., "mtt_it_per_s": ..., ...}.
 """
 import argparse
 import gzip
@@ -168,6 +169,48 @@ def dc_iteration(x, idx, syn, opt, args, rng):
                 net_opt.step()
 
 
+def mtt_setup(x, idx, args, rng):
+    """MTT's student as a flat parameter vector (distill.py's ReparamModule), a start and a
+    target point (one SGD step on a real batch, as bench_distill.rs builds them)."""
+    net = ConvNet(1, 10, args.width, 3, 28)
+    names = [n for n, _ in net.named_parameters()]
+    shapes = [p.shape for _, p in net.named_parameters()]
+    sizes = [p.numel() for _, p in net.named_parameters()]
+
+    def fwd(flat, xb):
+        parts = torch.split(flat, sizes)
+        params = {n: p.view(s) for n, p, s in zip(names, parts, shapes)}
+        return torch.func.functional_call(net, params, (xb,))
+
+    start = torch.cat([p.detach().flatten() for p in net.parameters()])
+    real = torch.cat([batch(x, idx[c], 10, rng) for c in range(10)])
+    labels = torch.arange(10).repeat_interleave(10)
+    s = start.clone().requires_grad_(True)
+    g = torch.autograd.grad(F.cross_entropy(fwd(s, real), labels), s)[0]
+    target = (start - 0.05 * g).detach()
+    return fwd, start, target
+
+
+def mtt_iteration(fwd, start, target, syn, syn_lr, opt_img, opt_lr, args, rng):
+    """One iteration of MTT's distill.py: syn_steps SGD steps on the synthetic images (all in
+    each step's batch, DSA on each), the normalised parameter distance, one step of the images
+    and of the learnable step size."""
+    labels = torch.arange(10).repeat_interleave(args.mtt_ipc)
+    student = [start.clone().requires_grad_(True)]
+    for _ in range(args.mtt_steps):
+        perm = torch.randperm(len(labels))
+        xb, yb = dsa(syn[perm], rng), labels[perm]
+        ce = F.cross_entropy(fwd(student[-1], xb), yb)
+        g = torch.autograd.grad(ce, student[-1], create_graph=True)[0]
+        student.append(student[-1] - syn_lr * g)
+    loss = ((student[-1] - target) ** 2).sum() / ((start - target) ** 2).sum()
+    opt_img.zero_grad()
+    opt_lr.zero_grad()
+    loss.backward()
+    opt_img.step()
+    opt_lr.step()
+
+
 def timed(fn, iters):
     fn()  # warm-up
     start = time.perf_counter()
@@ -183,6 +226,9 @@ def main():
     ap.add_argument("--dm-iters", type=int, default=5)
     ap.add_argument("--dc-ipc", type=int, default=1)
     ap.add_argument("--dc-iters", type=int, default=5)
+    ap.add_argument("--mtt-ipc", type=int, default=10)
+    ap.add_argument("--mtt-steps", type=int, default=20)
+    ap.add_argument("--mtt-iters", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -196,8 +242,16 @@ def main():
     dc_opt = torch.optim.SGD([dc_syn], lr=0.1, momentum=0.5)
     dm = timed(lambda: dm_iteration(x, idx, dm_syn, dm_opt, args, rng), args.dm_iters)
     dc = timed(lambda: dc_iteration(x, idx, dc_syn, dc_opt, args, rng), args.dc_iters)
+    fwd, start, target = mtt_setup(x, idx, args, rng)
+    mtt_syn = torch.cat([batch(x, idx[c], args.mtt_ipc, rng) for c in range(10)]).requires_grad_(True)
+    syn_lr = torch.tensor(0.01, requires_grad=True)
+    opt_img = torch.optim.SGD([mtt_syn], lr=1000.0, momentum=0.5)
+    opt_lr = torch.optim.SGD([syn_lr], lr=1e-5, momentum=0.5)
+    mtt = timed(lambda: mtt_iteration(fwd, start, target, mtt_syn, syn_lr, opt_img, opt_lr, args, rng),
+                args.mtt_iters)
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "width": args.width,
-                      "dm_ipc": args.dm_ipc, "dm_it_per_s": dm, "dc_ipc": args.dc_ipc, "dc_it_per_s": dc}))
+                      "dm_ipc": args.dm_ipc, "dm_it_per_s": dm, "dc_ipc": args.dc_ipc, "dc_it_per_s": dc,
+                      "mtt_ipc": args.mtt_ipc, "mtt_steps": args.mtt_steps, "mtt_it_per_s": mtt}))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,19 @@
-//! Iterations per second of DM and DC in dd-prelude and in a PyTorch script of the same
+//! Iterations per second of DM, DC and MTT in dd-prelude and in a PyTorch script of the same
 //! algorithm and configuration (`bench/distill_reference.py`), on this machine, in this run,
 //! and their ratio; plus the meta-gradient engine's cost against a plain training step.
 //!
 //! ```text
 //! nice cargo run --release -p dd-prelude --example bench_distill
 //! BENCH_WIDTH=128 BENCH_DM_ITERS=5 BENCH_DC_ITERS=5 DD_BENCH_PYTHON=.venv-bench/bin/python ...
+//! BENCH_MTT_IPC=10 BENCH_MTT_STEPS=20 BENCH_MTT_ITERS=3 ...
+//! ```
+//! MTT: one iteration is the gradient of the trajectory loss through `syn_steps` SGD steps (all
+//! synthetic images in each step's batch, DSA on each) and one step of the images and the step
+//! size, from a start point and a target one SGD step away (no expert buffer needed); both
+//! dd-prelude's constant-memory gradient and its plain unroll are timed. The PyTorch reference
+//! is MTT's `distill.py` unroll (`create_graph=True` through every step).
+//!
+//! ```text
 //! ```
 
 use std::process::Command;
@@ -15,8 +24,12 @@ use burn::optim::{GradientsParams, SgdConfig};
 use burn::tensor::Tensor;
 use dd_prelude::distill::engine::MetaArch;
 use dd_prelude::distill::engine::ops::one_hot;
-use dd_prelude::distill::{DcConfig, Distiller, DmConfig, MatchDistance, match_loss};
+use dd_prelude::distill::{
+    DcConfig, DiffAugConfig, Distiller, DmConfig, MatchDistance, Unroll, match_loss,
+    trajectory_loss,
+};
 use dd_prelude::*;
+use rand::SeedableRng;
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -41,6 +54,9 @@ fn main() -> anyhow::Result<()> {
     let dm_iters = env("BENCH_DM_ITERS", 5);
     let dc_ipc = env("BENCH_DC_IPC", 1);
     let dc_iters = env("BENCH_DC_ITERS", 5);
+    let mtt_ipc = env("BENCH_MTT_IPC", 10);
+    let mtt_steps = env("BENCH_MTT_STEPS", 20);
+    let mtt_iters = env("BENCH_MTT_ITERS", 3);
     let dev = device();
     let fm = FashionMnist::load_default()?;
     let data = &fm.train;
@@ -111,10 +127,64 @@ fn main() -> anyhow::Result<()> {
     let dc_s = time(dc_iters, || {
         run.steps(1).expect("DC step");
     });
+    // MTT: start and target one SGD step apart on a real batch of 10 per class.
+    let real_idx: Vec<usize> = (0..10)
+        .flat_map(|c| data.class_indices(c).into_iter().take(10))
+        .collect();
+    let (real10, _) = data.batch(&real_idx, &dev);
+    let real_labels: Vec<usize> = real_idx.iter().map(|&i| data.labels()[i]).collect();
+    let start = arch.init(&dev);
+    let (_, g) = arch.loss_and_grads(&start, real10, &one_hot(&real_labels, 10, &dev));
+    let target = start.sgd_step(&g, 0.05);
+    let syn_idx: Vec<usize> = (0..10)
+        .flat_map(|c| data.class_indices(c).into_iter().skip(10).take(mtt_ipc))
+        .collect();
+    let (mut syn, _) = data.batch(&syn_idx, &dev);
+    let syn_labels: Vec<usize> = syn_idx.iter().map(|&i| data.labels()[i]).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let mut lr = 0.01;
+    let mtt_cm = time(mtt_iters, || {
+        let unroll = Unroll::new(
+            syn_labels.clone(),
+            10,
+            syn_labels.len(),
+            mtt_steps,
+            Some(DiffAugConfig::new()),
+            &mut rng,
+        );
+        let (_, di, dl) = unroll.grads_constant_memory(&arch, &start, &target, &syn, lr);
+        syn = syn.clone().sub(di.mul_scalar(1000.0));
+        lr -= 1e-5 * dl;
+    });
+    let mtt_plain = time(mtt_iters, || {
+        let unroll = Unroll::new(
+            syn_labels.clone(),
+            10,
+            syn_labels.len(),
+            mtt_steps,
+            Some(DiffAugConfig::new()),
+            &mut rng,
+        );
+        let images = syn.clone().autodiff().require_grad();
+        let lr_leaf = Tensor::<1>::from_floats([lr as f32], &dev)
+            .autodiff()
+            .require_grad();
+        let theta = unroll.run_tracked(&arch, &start, images.clone(), lr_leaf.clone());
+        let grads = trajectory_loss(&theta, &start, &target).backward();
+        let di = images.grad(&grads).expect("images require grad");
+        let dl = lr_leaf
+            .grad(&grads)
+            .expect("lr requires grad")
+            .into_scalar::<f64>();
+        syn = syn.clone().sub(di.mul_scalar(1000.0));
+        lr -= 1e-5 * dl;
+    });
     println!(
-        "dd-prelude: DM ipc {dm_ipc}: {:.3} it/s; DC ipc {dc_ipc}: {:.3} it/s",
+        "dd-prelude: DM ipc {dm_ipc}: {:.3} it/s; DC ipc {dc_ipc}: {:.3} it/s; MTT ipc {mtt_ipc} x {mtt_steps} steps: {:.3} it/s constant memory, {:.3} it/s plain unroll",
         1.0 / dm_s,
-        1.0 / dc_s
+        1.0 / dc_s,
+        1.0 / mtt_cm,
+        1.0 / mtt_plain
     );
 
     // --- the PyTorch reference, same run ---
@@ -137,15 +207,24 @@ fn main() -> anyhow::Result<()> {
             "--dc-iters",
             &dc_iters.to_string(),
         ])
+        .args([
+            "--mtt-ipc",
+            &mtt_ipc.to_string(),
+            "--mtt-steps",
+            &mtt_steps.to_string(),
+            "--mtt-iters",
+            &mtt_iters.to_string(),
+        ])
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output();
     match out {
         Ok(o) if o.status.success() => {
             let line = String::from_utf8_lossy(&o.stdout);
             let v: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or("{}"))?;
-            let (pdm, pdc) = (
+            let (pdm, pdc, pmtt) = (
                 v["dm_it_per_s"].as_f64().unwrap_or(f64::NAN),
                 v["dc_it_per_s"].as_f64().unwrap_or(f64::NAN),
+                v["mtt_it_per_s"].as_f64().unwrap_or(f64::NAN),
             );
             println!(
                 "PyTorch {} ({} threads): DM ipc {dm_ipc}: {pdm:.3} it/s; DC ipc {dc_ipc}: {pdc:.3} it/s",
@@ -162,6 +241,16 @@ fn main() -> anyhow::Result<()> {
                 "| DC ipc {dc_ipc} | {:.3} | {pdc:.3} | {:.2} |",
                 1.0 / dc_s,
                 (1.0 / dc_s) / pdc
+            );
+            println!(
+                "| MTT ipc {mtt_ipc}, {mtt_steps} steps, constant memory | {:.3} | {pmtt:.3} | {:.2} |",
+                1.0 / mtt_cm,
+                (1.0 / mtt_cm) / pmtt
+            );
+            println!(
+                "| MTT ipc {mtt_ipc}, {mtt_steps} steps, plain unroll | {:.3} | {pmtt:.3} | {:.2} |",
+                1.0 / mtt_plain,
+                (1.0 / mtt_plain) / pmtt
             );
         }
         Ok(o) => println!(
