@@ -64,7 +64,7 @@ fn measure(mode: &str, steps: usize, width: usize) {
         }
     };
     println!(
-        "{mode} {steps} {width} {:.1} {:.1} {:.2} {loss:.5}",
+        "{mode} {steps} {width} {:.1} {:.1} {:.2} {loss:.9e}",
         peak_mib(),
         before,
         started.elapsed().as_secs_f64()
@@ -121,13 +121,17 @@ fn main() {
             println!("| {steps} | failed | failed | | | |");
             continue;
         }
+        let (lp, lc): (f64, f64) = (
+            p[6].parse().unwrap_or(f64::NAN),
+            c[6].parse().unwrap_or(f64::NAN),
+        );
         println!(
-            "| {steps} | {} | {} | {} | {} | {} |",
+            "| {steps} | {} | {} | {} | {} | {:.1e} |",
             p[3],
             c[3],
             p[5],
             c[5],
-            if p[6] == c[6] { "yes" } else { "no" }
+            (lp - lc).abs() / lp.abs()
         );
     }
 }
