@@ -12,6 +12,7 @@
 //! | [`Dsa`] | `dsa.rs` | the same, under the same random augmentation of both batches | Zhao & Bilen, ICML 2021 |
 //! | [`Dm`] | `dm.rs` | per-class mean embeddings under freshly sampled networks | Zhao & Bilen, WACV 2023 |
 //! | [`Cafe`] | `cafe.rs` | layer-wise per-class feature means + a discriminative loss | Wang et al., CVPR 2022 |
+//! | [`Sldd`] | `sldd.rs` | nothing: real-batch loss after SGD steps on the set, learning images, soft labels and step size | Sucholutsky & Schonlau, IJCNN 2021 |
 //!
 //! Gradient matching differentiates a distance between parameter gradients with respect to
 //! the images; Burn's autodiff is first order, so the gradients are computed by the
@@ -44,6 +45,7 @@ mod gm;
 mod outer;
 mod plan;
 mod report;
+mod sldd;
 mod synthetic;
 
 /// DSA's differentiable augmentation, where gradient matching has always found it.
@@ -54,11 +56,12 @@ pub use dc::{Dc, DcConfig};
 pub use dm::{Dm, DmConfig, dm_loss};
 pub use dsa::{Dsa, DsaConfig};
 pub use gm::{MatchDistance, get_loops, match_loss};
-pub use outer::{Ctx, Init, Method, RealPool, RunSettings, SynState, run};
+pub use outer::{Ctx, Init, Method, RealPool, RunSettings, SynOptim, SynState, run};
 pub use plan::DistillPlan;
 pub use report::{
     DistillOutcome, Published, comparison_table, distill_and_evaluate, published, random_real,
 };
+pub use sldd::{Sldd, SlddConfig, SlddParams, sldd_evaluate, sldd_loss};
 pub use synthetic::{Accuracy, SyntheticSet};
 
 use burn::tensor::Device;

@@ -395,7 +395,22 @@ impl SynState {
 
     /// Adds a learnable tensor `name` stepped by `optim` (SGD-momentum or Adam) with learning
     /// rate `lr`. Names are unique; `images` and the suffixes `.momentum` and `.second`
-    /// (checkpoint entries) are taken. See [`SynOptim`] for an example.
+    /// (checkpoint entries) are taken.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// use dd_prelude::distill::{Init, RealPool, SynOptim, SynState};
+    /// use burn::tensor::Tensor;
+    /// let dev = device();
+    /// let data = ImageSet::from_pixels("t", [1, 1, 1], vec![0.0, 1.0], vec![0, 1],
+    ///                                  vec!["a".into(), "b".into()])?;
+    /// let mut state = SynState::init(&RealPool::new(&data, &dev)?, 1, Init::Real, 0.5, 0);
+    /// let lr = Tensor::<1>::from_floats([0.01], &dev);
+    /// state.add_with("lr", lr.clone(), 1e-3, SynOptim::adam())?;
+    /// assert!(state.add_with("lr.second", lr, 1e-3, SynOptim::adam()).is_err());
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn add_with<const D: usize>(
         &mut self,
         name: &str,
@@ -773,7 +788,10 @@ impl<M: Method> Outer<M> {
         }
         let mut meta = HashMap::new();
         if !adam_steps.is_empty() {
-            meta.insert("adam_steps".into(), serde_json::Value::from(adam_steps).to_string());
+            meta.insert(
+                "adam_steps".into(),
+                serde_json::Value::from(adam_steps).to_string(),
+            );
         }
         meta.insert("method".into(), self.method.name().to_string());
         meta.insert("config".into(), self.fingerprint().to_string());
@@ -841,7 +859,12 @@ impl<M: Method> Outer<M> {
             adam_steps
                 .get(name)
                 .and_then(|v| v.as_u64())
-                .ok_or_else(|| Error::data(path, format!("checkpoint lacks Adam's step count of `{name}`")))
+                .ok_or_else(|| {
+                    Error::data(
+                        path,
+                        format!("checkpoint lacks Adam's step count of `{name}`"),
+                    )
+                })
         };
         if self.syn.images_opt.second.is_some() {
             self.syn.images_opt.second = Some(load("second")?);
