@@ -52,8 +52,8 @@ pub use crate::select::{
 // --- distill ---
 pub use crate::distill::{
     Accuracy, Cafe, CafeConfig, Dc, DcConfig, DiffAugConfig, DistillOutcome, DistillPlan,
-    DistillRun, Distiller, Dm, DmConfig, Dsa, DsaConfig, Init, SyntheticSet, comparison_table,
-    distill_and_evaluate, random_real,
+    DistillRun, Distiller, Dm, DmConfig, Dsa, DsaConfig, Init, Sldd, SlddConfig, SyntheticSet,
+    comparison_table, distill_and_evaluate, random_real,
 };
 
 // --- show ---

@@ -1,6 +1,7 @@
 //! Dataset distillation: learn a few synthetic images per class such that networks trained on
 //! them approach networks trained on the whole set (seed 002: gradient matching, distribution
-//! matching, CAFE).
+//! matching, CAFE; trajectory matching and soft-label distillation, which seed 001 and seed 002's
+//! text experiments build on).
 //!
 //! One trait per family: a [`Distiller`] (a method's config) starts a [`DistillRun`], which a
 //! notebook advances step by step and inspects at will; the result is a [`SyntheticSet`]
@@ -12,6 +13,8 @@
 //! | [`Dsa`] | `dsa.rs` | the same, under the same random augmentation of both batches | Zhao & Bilen, ICML 2021 |
 //! | [`Dm`] | `dm.rs` | per-class mean embeddings under freshly sampled networks | Zhao & Bilen, WACV 2023 |
 //! | [`Cafe`] | `cafe.rs` | layer-wise per-class feature means + a discriminative loss | Wang et al., CVPR 2022 |
+//! | [`Mtt`] | `mtt.rs` | the parameters an expert reaches, after SGD steps on the set (learnable step size) | Cazenavette et al., CVPR 2022 |
+//! | [`Sldd`] | `sldd.rs` | nothing: real-batch loss after SGD steps on the set, learning images, soft labels and step size | Sucholutsky & Schonlau, IJCNN 2021 |
 //!
 //! Gradient matching differentiates a distance between parameter gradients with respect to
 //! the images; Burn's autodiff is first order, so the gradients are computed by the
@@ -47,6 +50,7 @@ mod outer;
 mod plan;
 mod report;
 mod settings;
+mod sldd;
 mod synthetic;
 
 /// DSA's differentiable augmentation, where gradient matching has always found it.
@@ -59,13 +63,14 @@ pub use dsa::{Dsa, DsaConfig};
 pub use experts::{BufferManifest, DataFingerprint, ExpertBuffer, ExpertConfig};
 pub use gm::{MatchDistance, get_loops, match_loss};
 pub use mtt::{Mtt, MttConfig, Unroll, trajectory_loss};
-pub use outer::{Ctx, Init, Method, RealPool, RunSettings, SynState, run};
+pub use outer::{Ctx, Init, Method, RealPool, RunSettings, SynOptim, SynState, run};
 pub use plan::DistillPlan;
 pub use report::{
     DistillOutcome, Published, comparison_table, distill_and_evaluate, published, random_real,
     scoring_preset,
 };
 pub use settings::DistillCommon;
+pub use sldd::{Sldd, SlddConfig, SlddParams, sldd_evaluate, sldd_loss};
 pub use synthetic::{Accuracy, SyntheticSet};
 
 use burn::tensor::Device;

@@ -1,7 +1,8 @@
 //! The outer loop every distillation method shares: the learnable synthetic state
 //! ([`SynState`]: the images and any other learnable tensor a method adds, each with its own
 //! SGD-momentum optimizer and learning rate), the real set on the device ([`RealPool`]),
-//! per-iteration seeding, progress lines, the loss curve, and checkpoint / resume.
+//! per-iteration seeding, progress lines, the loss curve, and checkpoint / resume. Every
+//! learnable tensor steps with SGD-momentum unless its method asks for Adam ([`SynOptim`]).
 //!
 //! A method is one [`Method`] implementation handed to [`run`]: DC, DSA, DM and CAFE are
 //! written that way, and so can a research variant in a notebook cell.
@@ -24,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use super::synthetic::{f32_bytes, read_f32, serialize, write_atomic};
 use super::{DistillRun, StepRecord, SyntheticSet};
 use crate::data::ImageSet;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ensure};
 use crate::progress::Progress;
 use crate::show::LinePlot;
 
@@ -145,12 +146,11 @@ impl RealPool {
 /// ```
 pub struct SynState {
     pub(crate) values: Tensor<4>,
-    momentum_buf: Tensor<4>,
+    images_opt: Moments<4>,
     /// Images per class.
     pub ipc: usize,
     /// Number of classes.
     pub classes: usize,
-    momentum: f64,
     extras: Vec<Learnable>,
 }
 
@@ -159,9 +159,129 @@ struct Learnable {
     name: String,
     shape: Vec<usize>,
     value: Tensor<1>,
-    buf: Tensor<1>,
+    opt: Moments<1>,
     lr: f64,
-    momentum: f64,
+}
+
+/// The optimizer of one learnable tensor of a [`SynState`]: PyTorch's SGD with momentum (what
+/// [`SynState::add`] and the images use unless told otherwise) or PyTorch's Adam (what the
+/// soft-label distillation code steps its images, labels and step sizes with).
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// use dd_prelude::distill::{Init, RealPool, SynOptim, SynState};
+/// use burn::tensor::Tensor;
+/// let dev = device();
+/// let data = ImageSet::from_pixels("t", [1, 1, 1], vec![0.0, 1.0], vec![0, 1],
+///                                  vec!["a".into(), "b".into()])?;
+/// let mut state = SynState::init(&RealPool::new(&data, &dev)?, 1, Init::Real, 0.5, 0);
+/// state.add_with("w", Tensor::<1>::from_floats([1.0], &dev), 0.1, SynOptim::adam())?;
+/// state.step_named("w", Tensor::<1>::from_floats([123.0], &dev));
+/// // Adam's first step moves by lr whatever the gradient's size.
+/// let w: f32 = state.get::<1>("w").into_scalar();
+/// assert!((w - 0.9).abs() < 1e-6);
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum SynOptim {
+    /// `buf = momentum * buf + g; x -= lr * buf` (dampening 0, no Nesterov).
+    Sgd {
+        /// Momentum in `[0, 1)`.
+        momentum: f64,
+    },
+    /// `m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+    /// x -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)` (no weight decay).
+    Adam {
+        /// First-moment decay in `[0, 1)`.
+        beta1: f64,
+        /// Second-moment decay in `[0, 1)`.
+        beta2: f64,
+        /// Added to the denominator, positive.
+        eps: f64,
+    },
+}
+
+impl SynOptim {
+    /// Adam with PyTorch's defaults (`betas (0.9, 0.999)`, `eps 1e-8`).
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::distill::SynOptim;
+    /// assert_eq!(SynOptim::adam(), SynOptim::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+    /// ```
+    pub fn adam() -> Self {
+        SynOptim::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+        }
+    }
+
+    /// Checks the coefficients; `name` names the tensor in errors.
+    fn check(&self, name: &str) -> Result<()> {
+        let ok = match *self {
+            SynOptim::Sgd { momentum } => (0.0..1.0).contains(&momentum),
+            SynOptim::Adam { beta1, beta2, eps } => {
+                (0.0..1.0).contains(&beta1)
+                    && (0.0..1.0).contains(&beta2)
+                    && eps > 0.0
+                    && eps.is_finite()
+            }
+        };
+        ensure(ok, "SynState", "optimizer", || {
+            format!("`{name}` needs momentum or betas in [0, 1) and eps > 0, got {self:?}")
+        })
+    }
+}
+
+/// One tensor's optimizer and its state: SGD's momentum buffer or Adam's two moments and
+/// step count.
+struct Moments<const D: usize> {
+    optim: SynOptim,
+    first: Tensor<D>,
+    second: Option<Tensor<D>>,
+    t: u64,
+}
+
+impl<const D: usize> Moments<D> {
+    fn new(optim: SynOptim, like: &Tensor<D>) -> Self {
+        Moments {
+            optim,
+            first: Tensor::zeros_like(like),
+            second: matches!(optim, SynOptim::Adam { .. }).then(|| Tensor::zeros_like(like)),
+            t: 0,
+        }
+    }
+
+    /// The value after one step with gradient `grad` and learning rate `lr`.
+    fn step(&mut self, value: Tensor<D>, grad: Tensor<D>, lr: f64) -> Tensor<D> {
+        match self.optim {
+            SynOptim::Sgd { momentum } => {
+                let buf = self.first.clone().mul_scalar(momentum).add(grad);
+                self.first = buf.clone();
+                value.sub(buf.mul_scalar(lr))
+            }
+            SynOptim::Adam { beta1, beta2, eps } => {
+                self.t += 1;
+                let second = self.second.clone().expect("Adam keeps a second moment");
+                let m = self
+                    .first
+                    .clone()
+                    .mul_scalar(beta1)
+                    .add(grad.clone().mul_scalar(1.0 - beta1));
+                let v = second
+                    .mul_scalar(beta2)
+                    .add(grad.square().mul_scalar(1.0 - beta2));
+                let t = self.t as i32;
+                let (bc1, bc2) = (1.0 - beta1.powi(t), 1.0 - beta2.powi(t));
+                let denom = v.clone().sqrt().div_scalar(bc2.sqrt()).add_scalar(eps);
+                self.first = m.clone();
+                self.second = Some(v);
+                value.sub(m.div(denom).mul_scalar(lr / bc1))
+            }
+        }
+    }
 }
 
 impl SynState {
@@ -197,11 +317,10 @@ impl SynState {
             }
         };
         SynState {
-            momentum_buf: Tensor::zeros_like(&values),
+            images_opt: Moments::new(SynOptim::Sgd { momentum }, &values),
             values,
             ipc,
             classes,
-            momentum,
             extras: Vec::new(),
         }
     }
@@ -232,16 +351,34 @@ impl SynState {
         self.values.clone().autodiff().require_grad()
     }
 
-    /// One step of PyTorch's SGD with momentum (dampening 0) on the images:
-    /// `buf = m * buf + g; x -= lr * buf`.
+    /// One step of the images' optimizer: PyTorch's SGD with momentum (dampening 0),
+    /// `buf = m * buf + g; x -= lr * buf`, unless [`SynState::set_images_optim`] chose another.
     pub fn step(&mut self, grad: Tensor<4>, lr: f64) {
-        let buf = self
-            .momentum_buf
-            .clone()
-            .mul_scalar(self.momentum)
-            .add(grad);
-        self.values = self.values.clone().sub(buf.clone().mul_scalar(lr));
-        self.momentum_buf = buf;
+        self.values = self.images_opt.step(self.values.clone(), grad, lr);
+    }
+
+    /// Replaces the images' optimizer (and resets its state); a method calls it in
+    /// [`Method::init_state`] (SLDD steps its images with Adam).
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// use dd_prelude::distill::{Init, RealPool, SynOptim, SynState};
+    /// let dev = device();
+    /// let data = ImageSet::from_pixels("t", [1, 1, 1], vec![0.0, 1.0], vec![0, 1],
+    ///                                  vec!["a".into(), "b".into()])?;
+    /// let mut state = SynState::init(&RealPool::new(&data, &dev)?, 1, Init::Real, 0.5, 0);
+    /// state.set_images_optim(SynOptim::adam())?;
+    /// let before = state.images();
+    /// state.step(before.clone().mul_scalar(0.0).add_scalar(5.0), 0.01);
+    /// let moved: f32 = (before - state.images()).mean().into_scalar();
+    /// assert!((moved - 0.01).abs() < 1e-6);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn set_images_optim(&mut self, optim: SynOptim) -> Result<()> {
+        optim.check("images")?;
+        self.images_opt = Moments::new(optim, &self.values);
+        Ok(())
     }
 
     /// Adds a learnable tensor `name` (soft labels, a step size) with its own learning rate and
@@ -253,29 +390,68 @@ impl SynState {
         lr: f64,
         momentum: f64,
     ) -> Result<()> {
-        if name == "images" || name.ends_with(".momentum") || self.find(name).is_some() {
+        self.add_with(name, init, lr, SynOptim::Sgd { momentum })
+    }
+
+    /// Adds a learnable tensor `name` stepped by `optim` (SGD-momentum or Adam) with learning
+    /// rate `lr`. Names are unique; `images` and the suffixes `.momentum` and `.second`
+    /// (checkpoint entries) are taken.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// use dd_prelude::distill::{Init, RealPool, SynOptim, SynState};
+    /// use burn::tensor::Tensor;
+    /// let dev = device();
+    /// let data = ImageSet::from_pixels("t", [1, 1, 1], vec![0.0, 1.0], vec![0, 1],
+    ///                                  vec!["a".into(), "b".into()])?;
+    /// let mut state = SynState::init(&RealPool::new(&data, &dev)?, 1, Init::Real, 0.5, 0);
+    /// let lr = Tensor::<1>::from_floats([0.01], &dev);
+    /// state.add_with("lr", lr.clone(), 1e-3, SynOptim::adam())?;
+    /// assert!(state.add_with("lr.second", lr, 1e-3, SynOptim::adam()).is_err());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn add_with<const D: usize>(
+        &mut self,
+        name: &str,
+        init: Tensor<D>,
+        lr: f64,
+        optim: SynOptim,
+    ) -> Result<()> {
+        if name == "images"
+            || name.ends_with(".momentum")
+            || name.ends_with(".second")
+            || self.find(name).is_some()
+        {
             return Err(Error::config(
                 "SynState",
                 "name",
-                format!("`{name}` is taken (images, an existing tensor, or a .momentum suffix)"),
+                format!(
+                    "`{name}` is taken (images, an existing tensor, or a .momentum / .second suffix)"
+                ),
             ));
         }
-        if !(lr.is_finite() && lr >= 0.0 && (0.0..1.0).contains(&momentum)) {
+        if let SynOptim::Sgd { momentum } = optim
+            && !(lr.is_finite() && lr >= 0.0 && (0.0..1.0).contains(&momentum))
+        {
             return Err(Error::config(
                 "SynState",
                 "lr",
                 format!("`{name}` needs lr >= 0 and momentum in [0, 1), got {lr} and {momentum}"),
             ));
         }
+        ensure(lr.is_finite() && lr >= 0.0, "SynState", "lr", || {
+            format!("`{name}` needs lr >= 0, got {lr}")
+        })?;
+        optim.check(name)?;
         let shape = init.dims().to_vec();
         let value = init.inner().flatten::<1>(0, D - 1);
         self.extras.push(Learnable {
             name: name.to_string(),
             shape,
-            buf: Tensor::zeros_like(&value),
+            opt: Moments::new(optim, &value),
             value,
             lr,
-            momentum,
         });
         Ok(())
     }
@@ -322,16 +498,15 @@ impl SynState {
         self.get::<D>(name).autodiff().require_grad()
     }
 
-    /// One SGD-momentum step on `name` with its own learning rate.
+    /// One step of `name`'s optimizer (SGD-momentum unless added with
+    /// [`SynState::add_with`]) with its own learning rate.
     pub fn step_named<const D: usize>(&mut self, name: &str, grad: Tensor<D>) {
         let i = self
             .find(name)
             .unwrap_or_else(|| panic!("no learnable tensor `{name}`"));
         let l = &mut self.extras[i];
         let g = grad.inner().flatten::<1>(0, D - 1);
-        let buf = l.buf.clone().mul_scalar(l.momentum).add(g);
-        l.value = l.value.clone().sub(buf.clone().mul_scalar(l.lr));
-        l.buf = buf;
+        l.value = l.opt.step(l.value.clone(), g, l.lr);
     }
 }
 
@@ -569,7 +744,8 @@ impl<M: Method> Outer<M> {
             .expect("f32 images");
         let buf = self
             .syn
-            .momentum_buf
+            .images_opt
+            .first
             .clone()
             .into_data()
             .try_into_vec::<f32>()
@@ -588,20 +764,40 @@ impl<M: Method> Outer<M> {
                 f32_bytes(&buf),
             ),
         ];
+        // Adam's second moments and step counts, only for tensors stepped by Adam (an
+        // SGD-only run writes the same checkpoint as before Adam existed).
+        let mut adam_steps = serde_json::Map::new();
+        let f32s = |t: &Tensor<1>| {
+            t.clone()
+                .into_data()
+                .try_into_vec::<f32>()
+                .expect("f32 tensor")
+        };
+        if let Some(second) = &self.syn.images_opt.second {
+            let v = f32s(&second.clone().flatten(0, 3));
+            entries.push(("second".into(), Dtype::F32, vec![n, c, h, w], f32_bytes(&v)));
+            adam_steps.insert("images".into(), self.syn.images_opt.t.into());
+        }
         for l in &self.syn.extras {
             for (name, t) in [
                 (l.name.clone(), &l.value),
-                (format!("{}.momentum", l.name), &l.buf),
+                (format!("{}.momentum", l.name), &l.opt.first),
             ] {
-                let v = t
-                    .clone()
-                    .into_data()
-                    .try_into_vec::<f32>()
-                    .expect("f32 tensor");
-                entries.push((name, Dtype::F32, l.shape.clone(), f32_bytes(&v)));
+                entries.push((name, Dtype::F32, l.shape.clone(), f32_bytes(&f32s(t))));
+            }
+            if let Some(second) = &l.opt.second {
+                let name = format!("{}.second", l.name);
+                entries.push((name, Dtype::F32, l.shape.clone(), f32_bytes(&f32s(second))));
+                adam_steps.insert(l.name.clone(), l.opt.t.into());
             }
         }
         let mut meta = HashMap::new();
+        if !adam_steps.is_empty() {
+            meta.insert(
+                "adam_steps".into(),
+                serde_json::Value::from(adam_steps).to_string(),
+            );
+        }
         meta.insert("method".into(), self.method.name().to_string());
         meta.insert("config".into(), self.fingerprint().to_string());
         meta.insert("iteration".into(), self.it.to_string());
@@ -659,13 +855,35 @@ impl<M: Method> Outer<M> {
             Ok(Tensor::from_data(TensorData::new(v, dims), &device))
         };
         self.syn.values = load("images")?;
-        self.syn.momentum_buf = load("momentum")?;
+        self.syn.images_opt.first = load("momentum")?;
+        let adam_steps: serde_json::Map<String, serde_json::Value> = match meta.get("adam_steps") {
+            Some(s) => serde_json::from_str(s).map_err(|e| Error::data(path, e.to_string()))?,
+            None => serde_json::Map::new(),
+        };
+        let steps_of = |name: &str| -> Result<u64> {
+            adam_steps
+                .get(name)
+                .and_then(|v| v.as_u64())
+                .ok_or_else(|| {
+                    Error::data(
+                        path,
+                        format!("checkpoint lacks Adam's step count of `{name}`"),
+                    )
+                })
+        };
+        if self.syn.images_opt.second.is_some() {
+            self.syn.images_opt.second = Some(load("second")?);
+            self.syn.images_opt.t = steps_of("images")?;
+        }
         for l in &mut self.syn.extras {
             let n = l.shape.iter().product::<usize>();
-            let value = load_flat(&l.name, &l.shape)?;
-            let buf = load_flat(&format!("{}.momentum", l.name), &l.shape)?;
-            l.value = Tensor::from_data(TensorData::new(value, [n]), &device);
-            l.buf = Tensor::from_data(TensorData::new(buf, [n]), &device);
+            let flat = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [n]), &device);
+            l.value = flat(load_flat(&l.name, &l.shape)?);
+            l.opt.first = flat(load_flat(&format!("{}.momentum", l.name), &l.shape)?);
+            if l.opt.second.is_some() {
+                l.opt.second = Some(flat(load_flat(&format!("{}.second", l.name), &l.shape)?));
+                l.opt.t = steps_of(&l.name)?;
+            }
         }
         self.it = get("iteration")?
             .parse()
@@ -755,7 +973,7 @@ impl<M: Method> DistillRun for Outer<M> {
             lr: self.method.learned_lr(&self.syn).map(|v| v as f32),
             config: self.method.config_json(),
             iterations: self.it,
-            seconds: self.seconds,
+            seconds: super::synthetic::json_exact(self.seconds),
             accuracy: None,
         }
     }

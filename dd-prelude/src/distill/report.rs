@@ -85,22 +85,23 @@ fn score(
         Some(_) => evaluate(&synthetic.to_soft_set()?, test, preset, device)?,
         None => evaluate(&synthetic.to_image_set()?, test, preset, device)?,
     };
-    synthetic.accuracy = Some(Accuracy {
+    let protocol = format!(
+        "{} ({} networks x {} epochs, lr {}{})",
+        preset.name,
+        preset.models,
+        preset.epochs,
+        preset.lr,
+        if synthetic.lr.is_some() {
+            " learned"
+        } else {
+            ""
+        }
+    );
+    synthetic = synthetic.with_accuracy(Accuracy {
         mean: report.mean,
         std: report.std,
         models: report.accuracies.len(),
-        protocol: format!(
-            "{} ({} networks x {} epochs, lr {}{})",
-            preset.name,
-            preset.models,
-            preset.epochs,
-            preset.lr,
-            if synthetic.lr.is_some() {
-                " learned"
-            } else {
-                ""
-            }
-        ),
+        protocol,
     });
     Ok(DistillOutcome {
         dataset: dataset.to_string(),

@@ -186,7 +186,11 @@ impl SyntheticSet {
 
     /// Records a measured accuracy (saved in the manifest).
     pub fn with_accuracy(mut self, accuracy: Accuracy) -> Self {
-        self.accuracy = Some(accuracy);
+        self.accuracy = Some(Accuracy {
+            mean: json_exact(accuracy.mean),
+            std: json_exact(accuracy.std),
+            ..accuracy
+        });
         self
     }
 
@@ -346,6 +350,13 @@ impl fmt::Display for SyntheticSet {
         }
         Ok(())
     }
+}
+
+/// `x` to 13 significant digits: a value the manifest's JSON reads back bit for bit
+/// (serde_json parses long decimals to within one unit in the last place, short ones
+/// exactly), so a loaded set equals the saved one.
+pub(crate) fn json_exact(x: f64) -> f64 {
+    format!("{x:.12e}").parse().unwrap_or(x)
 }
 
 /// `a/b.safetensors` or `a/b.json` to `a/b`; anything else unchanged.
