@@ -67,7 +67,7 @@ pub use outer::{Ctx, Init, Method, RealPool, RunSettings, SynOptim, SynState, ru
 pub use plan::DistillPlan;
 pub use report::{
     DistillOutcome, Published, comparison_table, distill_and_evaluate, published, random_real,
-    scoring_preset,
+    random_real_set, scoring_preset,
 };
 pub use settings::DistillCommon;
 pub use sldd::{Sldd, SlddConfig, SlddParams, sldd_evaluate, sldd_loss};

@@ -4,8 +4,12 @@ use std::fmt;
 
 use burn::tensor::Device;
 
+use super::report::random_real_set;
 use super::report::{DistillOutcome, distill_and_evaluate, random_real};
-use super::{CafeConfig, DcConfig, Distiller, DmConfig, DsaConfig, ExpertConfig, MttConfig};
+use super::{
+    Accuracy, CafeConfig, DcConfig, Distiller, DmConfig, DsaConfig, ExpertConfig, Init, MttConfig,
+    SlddConfig,
+};
 use crate::data::{ImageSet, ImageSplits};
 use crate::error::Result;
 use crate::eval::EvalPreset;
@@ -81,6 +85,10 @@ pub struct DistillPlan {
     pub max_start_epoch: usize,
     /// MTT's target: this many expert epochs after the start.
     pub expert_epochs: usize,
+    /// SLDD iterations.
+    pub iterations_sldd: usize,
+    /// SLDD's freshly sampled networks per iteration.
+    pub sldd_nets: usize,
 }
 
 impl DistillPlan {
@@ -115,6 +123,8 @@ impl DistillPlan {
             syn_steps: scale.pick(3, 20, 20),
             max_start_epoch: scale.pick(2, 10, 20),
             expert_epochs: scale.pick(1, 2, 2),
+            iterations_sldd: scale.pick(2, 300, 2000),
+            sldd_nets: scale.pick(1, 2, 4),
         }
     }
 
@@ -226,6 +236,62 @@ impl DistillPlan {
             .with_max_start_epoch(self.max_start_epoch)
             .with_expert_epochs(self.expert_epochs)
             .with_checkpoint(self.checkpoint("mtt", ipc))
+    }
+
+    /// SLDD at `ipc` images per class: the reference's hyper-parameters (Adam 0.01 for images,
+    /// labels and step size; 3 unrolled epochs; initial step size 0.02) from real images, with
+    /// the plan's width, real batch and iterations.
+    pub fn sldd(&self, ipc: usize) -> SlddConfig {
+        SlddConfig::new(ipc)
+            .with_iterations(self.iterations_sldd)
+            .with_width(self.width)
+            .with_nets(self.sldd_nets)
+            .with_batch_real(self.batch_real.min(100))
+            .with_init(Init::Real)
+            .with_checkpoint(self.checkpoint("sldd", ipc))
+    }
+
+    /// SLDD at every size of the plan, each set scored the way SLDD trains on it (the
+    /// protocol's number of fresh networks, each trained by SLDD's unrolled steps with the
+    /// set's soft labels and learned step size), beside random real images of the same size
+    /// under the same scoring (with the initial step size): two outcomes per size.
+    pub fn sldd_sweep(
+        &self,
+        dataset: &str,
+        train: &ImageSet,
+        test: &ImageSet,
+        device: &Device,
+    ) -> Result<Vec<DistillOutcome>> {
+        let models = self.preset().models;
+        let mut out = Vec::new();
+        for &ipc in &self.ipcs {
+            let cfg = self.sldd(ipc);
+            let mut run = cfg.start(train, device)?;
+            let left = cfg.iterations().saturating_sub(run.iterations());
+            run.steps(left)?;
+            let runs = [
+                (random_real_set(ipc, 0, train), Vec::new()),
+                (run.synthetic(), run.history().to_vec()),
+            ];
+            for (set, history) in runs {
+                let report = cfg.evaluate(&set, test, models, device)?;
+                let synthetic = set.with_accuracy(Accuracy {
+                    mean: report.mean,
+                    std: report.std,
+                    models,
+                    protocol: format!("SLDD's own ({} unrolled steps)", cfg.steps * cfg.epochs),
+                });
+                let o = DistillOutcome {
+                    dataset: dataset.to_string(),
+                    synthetic,
+                    report,
+                    history,
+                };
+                println!("{o}");
+                out.push(o);
+            }
+        }
+        Ok(out)
     }
 
     /// DC, DSA, DM and CAFE at `ipc` images per class.

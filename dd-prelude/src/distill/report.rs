@@ -179,15 +179,32 @@ pub fn random_real(
     preset: &EvalPreset,
     device: &Device,
 ) -> Result<DistillOutcome> {
+    let synthetic = random_real_set(ipc, seed, train);
+    score(dataset, synthetic, Vec::new(), test, preset, device)
+}
+
+/// `ipc` random real images per class of `train` as a set (class-major, method name
+/// `Random real`), unscored: the baseline to score under any protocol.
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// use dd_prelude::distill::random_real_set;
+/// let data = ImageSet::from_pixels("t", [1, 1, 1], vec![0.0, 0.1, 0.2, 0.3], vec![1, 0, 1, 0],
+///                                  vec!["a".into(), "b".into()])?;
+/// let set = random_real_set(1, 0, &data);
+/// assert_eq!((set.len(), set.labels.clone()), (2, vec![0, 1]));
+/// # Ok::<(), Error>(())
+/// ```
+pub fn random_real_set(ipc: usize, seed: u64, train: &ImageSet) -> SyntheticSet {
     let sub = train.subset(&train.sample_per_class(ipc, seed));
     let mut order: Vec<usize> = (0..sub.len()).collect();
     order.sort_by_key(|&i| sub.labels()[i]);
     let sub = sub.subset(&order);
-    let [c, h, w] = sub.image_shape();
-    let synthetic = SyntheticSet {
+    SyntheticSet {
         method: "Random real".into(),
         source: train.name().to_string(),
-        shape: [c, h, w],
+        shape: sub.image_shape(),
         images: sub.images().to_vec(),
         labels: sub.labels().to_vec(),
         soft_labels: None,
@@ -199,8 +216,7 @@ pub fn random_real(
         iterations: 0,
         seconds: 0.0,
         accuracy: None,
-    };
-    score(dataset, synthetic, Vec::new(), test, preset, device)
+    }
 }
 
 /// A published test accuracy (%) with its source, from `shared/REFERENCE.md` section 2.

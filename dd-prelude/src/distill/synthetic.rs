@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{ImageSet, SoftLabelled};
 use crate::error::{Error, Result};
-use crate::show::{Png, ShowImages};
+use crate::show::{Png, ShowImages, Table};
 
 /// A distilled image set: normalised images grouped by class, their labels, class names, the
 /// normalisation statistics of the source set, the learned step size (if the method learns
@@ -192,6 +192,66 @@ impl SyntheticSet {
             ..accuracy
         });
         self
+    }
+
+    /// The soft labels of the first `per_class` images of every class as a table: one row per
+    /// image (its class, then its probability of every class, in %); hard labels show as
+    /// one-hot rows.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::distill::SyntheticSet;
+    /// let mut syn = SyntheticSet::new("SLDD", "toy", [1, 1, 1], vec![0.0, 1.0], vec![0, 1],
+    ///                                 vec!["a".into(), "b".into()], vec![0.0], vec![1.0])?;
+    /// syn.soft_labels = Some(vec![0.75, 0.25, 0.5, 0.5]);
+    /// let t = syn.soft_label_table(1)?;
+    /// assert_eq!(t.frame().height(), 2);
+    /// assert!(t.to_html().contains("75"));
+    /// # Ok::<(), dd_prelude::Error>(())
+    /// ```
+    pub fn soft_label_table(&self, per_class: usize) -> Result<Table> {
+        let k = self.classes.len();
+        let soft = self.to_soft_set()?;
+        let targets = crate::data::Examples::soft_targets(&soft).unwrap_or(&[]);
+        let rows: Vec<usize> = (0..k)
+            .flat_map(|c| {
+                (0..self.len())
+                    .filter(move |&i| self.labels[i] == c)
+                    .take(per_class)
+            })
+            .collect();
+        let mut columns = vec![
+            polars::prelude::Column::new(
+                "image".into(),
+                rows.iter().map(|&i| i as u32).collect::<Vec<_>>(),
+            ),
+            polars::prelude::Column::new(
+                "class".into(),
+                rows.iter()
+                    .map(|&i| self.classes[self.labels[i]].clone())
+                    .collect::<Vec<_>>(),
+            ),
+        ];
+        for (c, name) in self.classes.iter().enumerate() {
+            columns.push(polars::prelude::Column::new(
+                format!("{name} %").into(),
+                rows.iter()
+                    .map(|&i| 100.0 * targets[i * k + c] as f64)
+                    .collect::<Vec<_>>(),
+            ));
+        }
+        let frame =
+            polars::prelude::DataFrame::new_infer_height(columns).map_err(|e| Error::Render {
+                what: "soft label table",
+                reason: e.to_string(),
+            })?;
+        let lr = self
+            .lr
+            .map_or(String::new(), |lr| format!("; learned step size {lr:.4}"));
+        Ok(Table::new(
+            format!("{} soft labels of {}{lr}", self.method, self.source),
+            frame,
+        ))
     }
 
     /// A class-by-class grid (`per_class` images per row, class names on the left).
