@@ -31,10 +31,10 @@ pub use crate::eval::{
     EvalPreset, EvalReport, evaluate, evaluate_arch, evaluate_cross_arch, evaluate_model,
     logits_and_features, reports_table,
 };
-pub use crate::eval::{accuracy, features, logits};
+pub use crate::eval::{TestEachEpoch, accuracy, features, logits};
 pub use crate::train::{
-    Augment, EpochRecord, FitConfig, History, Hook, NoHook, OptimizerKind, Schedule, TestEachEpoch,
-    Trained, cross_entropy, fit, fit_with,
+    Augment, EpochRecord, FitConfig, History, Hook, NoHook, OptimizerKind, Schedule, Trained,
+    cross_entropy, fit, fit_with,
 };
 
 // --- select and kd ---

@@ -5,10 +5,13 @@ mod protocol;
 
 pub use protocol::*;
 
+use std::ops::ControlFlow;
+
 use burn::tensor::{Device, Tensor};
 
-use crate::data::{Examples, argmax};
+use crate::data::{Examples, ImageSet, argmax};
 use crate::models::Classifier;
+use crate::train::{EpochRecord, Hook};
 
 /// Images per forward pass when scoring (no gradients are kept, so this can be large).
 const EVAL_BATCH: usize = 500;
@@ -136,4 +139,37 @@ pub fn accuracy<M: Classifier, S: Examples<Input = M::Input> + ?Sized>(
         .filter(|(row, label)| argmax(row) == **label)
         .count();
     correct as f64 / data.len() as f64
+}
+
+/// Measures test accuracy after every epoch (the curves of seed 000's runs).
+///
+/// # Example
+/// ```no_run
+/// # use dd_prelude::*;
+/// # let fm = FashionMnist::load_default()?; let dev = device();
+/// let net = ConvNetConfig::for_set(&fm.train).init(&dev);
+/// let mut hook = TestEachEpoch::new(&fm.test);
+/// let trained = fit_with(net, &fm.train, &FitConfig::new(), &mut hook, &dev)?;
+/// # Ok::<(), Error>(())
+/// ```
+pub struct TestEachEpoch<'a, S = ImageSet> {
+    test: &'a S,
+    device: Device,
+}
+
+impl<'a, S: Examples> TestEachEpoch<'a, S> {
+    /// Tracks accuracy on `test`, computed on [`crate::device()`].
+    pub fn new(test: &'a S) -> Self {
+        TestEachEpoch {
+            test,
+            device: crate::device(),
+        }
+    }
+}
+
+impl<M: Classifier, S: Examples<Input = M::Input>> Hook<M> for TestEachEpoch<'_, S> {
+    fn epoch_end(&mut self, model: &M, record: &mut EpochRecord) -> ControlFlow<()> {
+        record.test_accuracy = Some(accuracy(model, self.test, &self.device));
+        ControlFlow::Continue(())
+    }
 }

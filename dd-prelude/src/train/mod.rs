@@ -24,9 +24,8 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Batch;
-use crate::data::{Examples, ImageSet, Targets, hard_cross_entropy};
+use crate::data::{Examples, Targets, hard_cross_entropy};
 use crate::error::{Result, ensure};
-use crate::eval::accuracy;
 use crate::models::Classifier;
 use crate::progress::Progress;
 
@@ -197,39 +196,6 @@ pub trait Hook<M: Classifier> {
 pub struct NoHook;
 
 impl<M: Classifier> Hook<M> for NoHook {}
-
-/// Measures test accuracy after every epoch (the curves of seed 000's runs).
-///
-/// # Example
-/// ```no_run
-/// # use dd_prelude::*;
-/// # let fm = FashionMnist::load_default()?; let dev = device();
-/// let net = ConvNetConfig::for_set(&fm.train).init(&dev);
-/// let mut hook = TestEachEpoch::new(&fm.test);
-/// let trained = fit_with(net, &fm.train, &FitConfig::new(), &mut hook, &dev)?;
-/// # Ok::<(), Error>(())
-/// ```
-pub struct TestEachEpoch<'a, S = ImageSet> {
-    test: &'a S,
-    device: Device,
-}
-
-impl<'a, S: Examples> TestEachEpoch<'a, S> {
-    /// Tracks accuracy on `test`, computed on [`crate::device()`].
-    pub fn new(test: &'a S) -> Self {
-        TestEachEpoch {
-            test,
-            device: crate::device(),
-        }
-    }
-}
-
-impl<M: Classifier, S: Examples<Input = M::Input>> Hook<M> for TestEachEpoch<'_, S> {
-    fn epoch_end(&mut self, model: &M, record: &mut EpochRecord) -> ControlFlow<()> {
-        record.test_accuracy = Some(accuracy(model, self.test, &self.device));
-        ControlFlow::Continue(())
-    }
-}
 
 /// Mean cross-entropy of `logits` `[n, classes]` against integer `labels` `[n]`.
 ///
