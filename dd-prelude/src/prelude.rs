@@ -11,7 +11,7 @@ pub use crate::progress::{Progress, format_secs};
 pub use crate::scale::Scale;
 
 // --- data: the one contract, then the sets and readers ---
-pub use crate::data::{Batch, Examples, SoftLabelled, Targets, soft_cross_entropy};
+pub use crate::data::{Batch, EmbeddedPairs, Examples, SoftLabelled, Targets, soft_cross_entropy};
 pub use crate::data::{
     Cifar10, Cifar100, CifarKind, CocoCaptions, EmbeddedSentences, FashionMnist, IdxArray,
     ImageFolder, ImageSet, ImageSplits, Imdb, Karpathy, Mnist, PairSet, PairSplits, RottenTomatoes,
@@ -21,9 +21,9 @@ pub use crate::data::{
 
 // --- models ---
 pub use crate::models::{
-    AlexNet, AlexNetConfig, AnyNet, Arch, Classifier, ConvNet, ConvNetConfig, ImageClassifier,
-    LeNet, LeNetConfig, Mlp, MlpConfig, NormKind, PoolKind, ResNet, ResNetConfig, TextConvNet,
-    TextConvNetConfig, Vgg, VggConfig,
+    AlexNet, AlexNetConfig, AnyNet, Arch, Classifier, ConvNet, ConvNetConfig, DualEncoder,
+    DualEncoderConfig, ImageClassifier, LeNet, LeNetConfig, Mlp, MlpConfig, NormKind, PoolKind,
+    ResNet, ResNetConfig, TextConvNet, TextConvNetConfig, Vgg, VggConfig,
 };
 
 // --- train and eval ---
@@ -33,8 +33,8 @@ pub use crate::eval::{
 };
 pub use crate::eval::{TestEachEpoch, accuracy, features, logits};
 pub use crate::train::{
-    Augment, EpochRecord, FitConfig, History, Hook, NoHook, OptimizerKind, Schedule, Trained,
-    cross_entropy, fit, fit_with,
+    Augment, EpochRecord, FitConfig, History, Hook, NoHook, OptimizerKind, Schedule,
+    SymmetricContrastive, Trained, cross_entropy, fit, fit_with, symmetric_contrastive,
 };
 
 // --- select and kd ---

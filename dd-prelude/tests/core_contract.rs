@@ -330,3 +330,85 @@ fn selectors_take_sets_that_are_not_images() {
     assert_eq!(sub.counts_per_class(), vec![3, 3]);
     assert_eq!(sub.soft_targets().unwrap().len(), 12);
 }
+
+/// 24 image-caption pairs: 4x4 images of 6 patterns (a bright row, 4 noisy copies each) and
+/// caption embeddings that name the pattern (a one-hot of 6, plus noise).
+fn pattern_pairs() -> EmbeddedPairs {
+    let n = 24;
+    let mut px = Vec::with_capacity(n * 16);
+    let mut text = Vec::with_capacity(n * 6);
+    for i in 0..n {
+        let p = i % 6;
+        for j in 0..16 {
+            let noise = (((i * 37 + j * 11) % 13) as f32 - 6.0) / 60.0;
+            let on = if p < 4 { j / 4 == p } else { j % 4 == p - 4 };
+            px.push(if on { 0.9 } else { 0.1 } + noise);
+        }
+        for k in 0..6 {
+            let noise = (((i * 7 + k * 3) % 5) as f32 - 2.0) / 20.0;
+            text.push(if k == p { 1.0 } else { 0.0 } + noise);
+        }
+    }
+    let captions = (0..n).map(|i| vec![format!("pattern {}", i % 6)]).collect();
+    let ids = (0..n).map(|i| format!("{i}.png")).collect();
+    let pairs = PairSet::from_pixels("patterns", [1, 4, 4], px, captions, ids).unwrap();
+    EmbeddedPairs::new(pairs, text, 6).unwrap()
+}
+
+/// Fraction of images whose best-scoring caption in the whole set names their pattern.
+fn retrieval_top1(model: &DualEncoder, set: &EmbeddedPairs, dev: &burn::tensor::Device) -> f64 {
+    let all: Vec<usize> = (0..set.len()).collect();
+    let logits = model.forward(set.inputs(&all, dev));
+    let rows: Vec<f32> = logits.into_data().convert::<f32>().try_to_vec().unwrap();
+    let n = set.len();
+    let hits = (0..n)
+        .filter(|&i| {
+            let row = &rows[i * n..(i + 1) * n];
+            let best = (0..n).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+            best % 6 == i % 6
+        })
+        .count();
+    hits as f64 / n as f64
+}
+
+#[test]
+fn fit_trains_a_dual_encoder_on_image_caption_pairs() {
+    let _g = serial();
+    let dev = device();
+    let set = pattern_pairs();
+    assert_eq!(set.example_shape(), vec![1, 4, 4, 6]);
+    dev.seed(9);
+    let cfg = DualEncoderConfig::new(
+        ConvNetConfig::new(1, 1, [4, 4]).with_width(8).with_depth(1),
+        6,
+    )
+    .with_embed_dim(8);
+    let net = cfg.init(&dev);
+    let before = retrieval_top1(&net, &set, &dev);
+    let fit_cfg = FitConfig::new()
+        .with_epochs(40)
+        .with_batch_size(6)
+        .with_lr(0.05)
+        .with_schedule(Schedule::Constant)
+        .with_weight_decay(0.0)
+        .with_progress(false);
+    let trained = fit_with(net, &set, &fit_cfg, &mut SymmetricContrastive, &dev).unwrap();
+    let h = trained.history.records();
+    assert!(
+        h.last().unwrap().loss < 0.6 * h[0].loss,
+        "contrastive loss {} -> {}",
+        h[0].loss,
+        h.last().unwrap().loss
+    );
+    let after = retrieval_top1(&trained.model, &set, &dev);
+    assert!(
+        after >= 0.9 && after > before,
+        "image-to-caption top-1 {before} -> {after}"
+    );
+    // Selection takes pairs too (one group: pairs have no classes).
+    let core = RandomConfig::new(Budget::Total(5))
+        .select(&set, &dev)
+        .unwrap();
+    assert_eq!(core.subset(&set).len(), 5);
+    assert!(EmbeddedPairs::new(set.pairs().clone(), vec![0.0; 5], 6).is_err());
+}

@@ -37,6 +37,7 @@ macro_rules! fmt_as_summary {
 }
 use fmt_as_summary;
 
+mod embedded_pairs;
 mod examples;
 mod fashion_mnist;
 mod files;
@@ -63,6 +64,7 @@ mod text_files;
 mod trec;
 mod twemoji;
 
+pub use embedded_pairs::EmbeddedPairs;
 pub use examples::{Batch, Examples, SoftLabelled, Targets, soft_cross_entropy};
 pub(crate) use examples::{argmax, hard_cross_entropy, image_shape};
 pub use fashion_mnist::FashionMnist;

@@ -7,6 +7,7 @@ mod convnet;
 
 mod alexnet;
 mod arch;
+mod dual;
 mod lenet;
 mod mlp;
 mod norm;
@@ -17,6 +18,7 @@ mod vgg;
 pub use alexnet::{AlexNet, AlexNetConfig};
 pub use arch::{AnyNet, Arch};
 pub use convnet::{ConvBlock, ConvNet, ConvNetConfig, NormKind, PoolKind};
+pub use dual::{DualEncoder, DualEncoderConfig};
 pub use lenet::{LeNet, LeNetConfig};
 pub use mlp::{Mlp, MlpConfig};
 pub use norm::Norm2d;

@@ -5,9 +5,11 @@
 //! trains any [`Classifier`] on any [`Examples`] set whose inputs the model takes (images,
 //! embedded sentences), towards hard or soft [`Targets`].
 
+mod contrastive;
 mod history;
 
 pub use crate::augment::Augment;
+pub use contrastive::{SymmetricContrastive, symmetric_contrastive};
 pub use history::{EpochRecord, History};
 
 use std::ops::ControlFlow;
