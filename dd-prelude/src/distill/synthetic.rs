@@ -79,6 +79,10 @@ pub struct Accuracy {
 struct Manifest {
     format: String,
     tensors: String,
+    /// FNV-1a of the tensors file's bytes: the manifest is written after the tensors, so a
+    /// pair cut short between the two, or mixed with another save's, is refused on load.
+    #[serde(default)]
+    tensors_checksum: Option<String>,
     images: usize,
     #[serde(flatten)]
     set: SyntheticSet,
@@ -132,8 +136,11 @@ impl SyntheticSet {
     /// Images per class (of the largest class).
     pub fn images_per_class(&self) -> usize {
         let mut counts = vec![0usize; self.classes.len()];
+        // (a label out of range is counted nowhere: `to_image_set` names it as an error)
         for &l in &self.labels {
-            counts[l] += 1;
+            if let Some(c) = counts.get_mut(l) {
+                *c += 1;
+            }
         }
         counts.into_iter().max().unwrap_or(0)
     }
@@ -288,8 +295,8 @@ impl SyntheticSet {
     /// ```
     pub fn save(&self, path: impl AsRef<Path>) -> Result<PathBuf> {
         let base = strip_ext(path.as_ref());
-        let tensors_path = base.with_extension("safetensors");
-        let manifest_path = base.with_extension("json");
+        let tensors_path = with_suffix(&base, "safetensors");
+        let manifest_path = with_suffix(&base, "json");
         if let Some(dir) = base.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| Error::Io {
                 path: dir.into(),
@@ -333,6 +340,7 @@ impl SyntheticSet {
                 .file_name()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default(),
+            tensors_checksum: Some(fnv_hex(&bytes)),
             images: self.len(),
             set: self.clone(),
         };
@@ -347,16 +355,47 @@ impl SyntheticSet {
     /// or the common stem).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let base = strip_ext(path.as_ref());
-        let tensors_path = base.with_extension("safetensors");
-        let manifest_path = base.with_extension("json");
+        let tensors_path = with_suffix(&base, "safetensors");
+        let manifest_path = with_suffix(&base, "json");
         let json = std::fs::read(&manifest_path)
             .map_err(|e| Error::data(&manifest_path, e.to_string()))?;
         let manifest: Manifest = serde_json::from_slice(&json)
             .map_err(|e| Error::data(&manifest_path, format!("not a dd-prelude manifest: {e}")))?;
         let bytes =
             std::fs::read(&tensors_path).map_err(|e| Error::data(&tensors_path, e.to_string()))?;
+        if let Some(want) = &manifest.tensors_checksum
+            && *want != fnv_hex(&bytes)
+        {
+            return Err(Error::data(
+                &tensors_path,
+                format!(
+                    "does not match its manifest {} (another save's tensors, or a save cut short): save the set again",
+                    manifest_path.display()
+                ),
+            ));
+        }
         let st = SafeTensors::deserialize(&bytes)
             .map_err(|e| Error::data(&tensors_path, format!("not a safetensors file: {e}")))?;
+        let [c, h, w] = manifest.set.shape;
+        let n = manifest.images;
+        let k = manifest.set.classes.len();
+        for (name, want) in [
+            ("images", vec![n, c, h, w]),
+            ("labels", vec![n]),
+            ("soft_labels", vec![n, k]),
+        ] {
+            if let Ok(t) = st.tensor(name)
+                && t.shape() != want.as_slice()
+            {
+                return Err(Error::data(
+                    &tensors_path,
+                    format!(
+                        "tensor `{name}` has shape {:?}; the manifest describes {want:?}",
+                        t.shape()
+                    ),
+                ));
+            }
+        }
         let mut set = manifest.set;
         set.images = read_f32(&st, "images", &tensors_path)?;
         set.labels = read_i64(&st, "labels", &tensors_path)?
@@ -419,6 +458,25 @@ pub(crate) fn json_exact(x: f64) -> f64 {
     format!("{x:.12e}").parse().unwrap_or(x)
 }
 
+/// `base` with `.ext` appended (not replacing a dot in the name: `dm_lr0.1` gives
+/// `dm_lr0.1.safetensors`, not `dm_lr0.safetensors`).
+fn with_suffix(base: &Path, ext: &str) -> PathBuf {
+    let mut s = base.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    PathBuf::from(s)
+}
+
+/// FNV-1a of `bytes`, as hex.
+fn fnv_hex(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 /// `a/b.safetensors` or `a/b.json` to `a/b`; anything else unchanged.
 fn strip_ext(p: &Path) -> PathBuf {
     match p.extension().and_then(|e| e.to_str()) {
@@ -463,10 +521,23 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path: tmp.clone(),
         source,
     };
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
-        path: path.into(),
-        source,
+    // Written and flushed to disk before it takes the final name; removed on failure.
+    let written = (|| -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    })();
+    if let Err(source) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(source));
+    }
+    std::fs::rename(&tmp, path).map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     })
 }
 
