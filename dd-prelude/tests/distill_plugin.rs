@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use burn::tensor::activation::softmax;
 use burn::tensor::{Tensor, TensorData};
-use dd_prelude::distill::{Ctx, Method, RealPool, RunSettings, SynState, SyntheticSet, run};
+use dd_prelude::distill::{Ctx, DistillCommon, Method, RealPool, SynState, SyntheticSet, run};
 use dd_prelude::*;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -121,7 +121,7 @@ fn outside_method_runs_checkpoints_and_resumes_exactly() {
     let dir = std::env::temp_dir().join(format!("dd-plugin-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let settings = |ckpt: Option<String>| {
-        RunSettings::new(2)
+        DistillCommon::new()
             .with_seed(11)
             .with_checkpoint(ckpt)
             .with_checkpoint_every(1)
@@ -129,7 +129,7 @@ fn outside_method_runs_checkpoints_and_resumes_exactly() {
     };
 
     // Uninterrupted: 6 iterations.
-    let mut straight = run(MeanMatch { batch: 4 }, settings(None), &data, &dev).unwrap();
+    let mut straight = run(MeanMatch { batch: 4 }, 2, &settings(None), &data, &dev).unwrap();
     straight.steps(6).unwrap();
     let want = straight.synthetic();
 
@@ -138,7 +138,8 @@ fn outside_method_runs_checkpoints_and_resumes_exactly() {
     {
         let mut first = run(
             MeanMatch { batch: 4 },
-            settings(Some(ckpt.clone())),
+            2,
+            &settings(Some(ckpt.clone())),
             &data,
             &dev,
         )
@@ -147,7 +148,8 @@ fn outside_method_runs_checkpoints_and_resumes_exactly() {
     }
     let mut resumed = run(
         MeanMatch { batch: 4 },
-        settings(Some(ckpt.clone())),
+        2,
+        &settings(Some(ckpt.clone())),
         &data,
         &dev,
     )
@@ -189,7 +191,8 @@ fn outside_method_runs_checkpoints_and_resumes_exactly() {
     // A checkpoint of another configuration is refused by name.
     let err = match run(
         MeanMatch { batch: 5 },
-        settings(Some(ckpt.clone())),
+        2,
+        &settings(Some(ckpt.clone())),
         &data,
         &dev,
     ) {
@@ -222,5 +225,5 @@ fn state_refuses_taken_names_and_bad_settings() {
     assert!(state.add("z", t, 0.1, 1.0).is_err());
     assert_eq!(state.names(), vec!["x".to_string()]);
     assert_eq!(values(state.get::<1>("x")), vec![0.0, 0.0]);
-    assert!(RunSettings::new(1).with_momentum(1.5).check("M").is_err());
+    assert!(DistillCommon::new().with_momentum(1.5).check("M").is_err());
 }

@@ -364,7 +364,6 @@ impl Distiller for CafeConfig {
             inner_loop,
             config: serde_json::to_value(self).unwrap_or_default(),
         };
-        let common = self.common.run_settings(self.ipc);
-        run(method, common, data, device)
+        run(method, self.ipc, &self.common, data, device)
     }
 }

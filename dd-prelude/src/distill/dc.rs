@@ -124,6 +124,6 @@ impl Distiller for DcConfig {
         let method = GradientMatching {
             s: self.settings("DC", data, json)?,
         };
-        run(method, self.common.run_settings(self.ipc), data, device)
+        run(method, self.ipc, &self.common, data, device)
     }
 }

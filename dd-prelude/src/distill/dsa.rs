@@ -100,7 +100,8 @@ impl Distiller for DsaConfig {
         settings.augment = Some(self.augment.clone());
         run(
             GradientMatching { s: settings },
-            dc.common.run_settings(dc.ipc),
+            dc.ipc,
+            &dc.common,
             data,
             device,
         )

@@ -63,7 +63,7 @@ pub use dsa::{Dsa, DsaConfig};
 pub use experts::{BufferManifest, DataFingerprint, ExpertBuffer, ExpertConfig};
 pub use gm::{MatchDistance, get_loops, match_loss};
 pub use mtt::{Mtt, MttConfig, Unroll, trajectory_loss};
-pub use outer::{Ctx, Init, Method, RealPool, RunSettings, SynOptim, SynState, run};
+pub use outer::{Ctx, Init, Method, RealPool, SynOptim, SynState, run};
 pub use plan::DistillPlan;
 pub use report::{
     DistillOutcome, Published, comparison_table, distill_and_evaluate, published, random_real,

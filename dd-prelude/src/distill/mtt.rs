@@ -443,6 +443,6 @@ impl Distiller for MttConfig {
             experts,
             config: serde_json::to_value(self).unwrap_or_default(),
         };
-        run(method, self.common.run_settings(self.ipc), data, device)
+        run(method, self.ipc, &self.common, data, device)
     }
 }

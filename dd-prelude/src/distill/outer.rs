@@ -22,6 +22,7 @@ use rand::{RngExt, SeedableRng};
 use safetensors::tensor::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
+use super::settings::{DistillCommon, check_settings};
 use super::synthetic::{f32_bytes, read_f32, serialize, write_atomic};
 use super::{DistillRun, StepRecord, SyntheticSet};
 use crate::data::ImageSet;
@@ -540,7 +541,7 @@ pub struct Ctx<'a> {
 /// checkpoints:
 /// ```
 /// use dd_prelude::*;
-/// use dd_prelude::distill::{Ctx, Method, RunSettings, run};
+/// use dd_prelude::distill::{Ctx, DistillCommon, Method, run};
 /// struct MeanPull;
 /// impl Method for MeanPull {
 ///     fn name(&self) -> &'static str { "MeanPull" }
@@ -561,7 +562,7 @@ pub struct Ctx<'a> {
 /// }
 /// let data = ImageSet::from_pixels("t", [1, 2, 2], (0..32).map(|i| (i % 5) as f32 / 5.0).collect(),
 ///                                  vec![0, 1, 0, 1, 0, 1, 0, 1], vec!["a".into(), "b".into()])?;
-/// let mut r = run(MeanPull, RunSettings::new(1).with_progress(false), &data, &device())?;
+/// let mut r = run(MeanPull, 1, &DistillCommon::new().with_progress(false), &data, &device())?;
 /// assert_eq!(r.steps(3)?.iterations(), 3);
 /// # Ok::<(), Error>(())
 /// ```
@@ -592,64 +593,11 @@ pub trait Method {
     }
 }
 
-/// Settings of the outer loop every method shares: images per class, their initialisation
-/// and optimizer momentum, the seed, checkpoints and progress.
-///
-/// # Example
-/// ```
-/// use dd_prelude::distill::{RunSettings, Init};
-/// let s = RunSettings::new(10).with_init(Init::Noise).with_checkpoint(Some("ckpt/run".into()));
-/// assert!(s.check("MyMethod").is_ok());
-/// assert!(RunSettings::new(0).check("MyMethod").is_err());
-/// ```
-#[derive(burn::config::Config, Debug)]
-pub struct RunSettings {
-    /// Synthetic images per class.
-    pub ipc: usize,
-    /// How the images start.
-    #[config(default = "Init::Real")]
-    pub init: Init,
-    /// Momentum of the images' SGD.
-    #[config(default = 0.5)]
-    pub momentum: f64,
-    /// Seed of every random choice.
-    #[config(default = 0)]
-    pub seed: u64,
-    /// Checkpoint file: written every `checkpoint_every` iterations and after every
-    /// `steps(..)`, resumed from by [`run`] when it exists.
-    #[config(default = "None")]
-    pub checkpoint: Option<String>,
-    /// Iterations between checkpoints.
-    #[config(default = 50)]
-    pub checkpoint_every: usize,
-    /// Print progress lines.
-    #[config(default = true)]
-    pub progress: bool,
-}
-
-impl RunSettings {
-    /// Checks every field; `method` names the config in errors.
-    pub fn check(&self, method: &'static str) -> Result<()> {
-        crate::error::ensure(self.ipc >= 1, method, "ipc", || "must be at least 1".into())?;
-        crate::error::ensure(
-            (0.0..1.0).contains(&self.momentum),
-            method,
-            "momentum",
-            || format!("must be in [0, 1), got {}", self.momentum),
-        )?;
-        crate::error::ensure(
-            self.checkpoint_every >= 1,
-            method,
-            "checkpoint_every",
-            || "must be at least 1".into(),
-        )
-    }
-}
-
 /// A run of method `M`: the [`DistillRun`] every distiller returns.
 struct Outer<M: Method> {
     method: M,
-    common: RunSettings,
+    ipc: usize,
+    common: DistillCommon,
     syn: SynState,
     real: RealPool,
     device: Device,
@@ -687,21 +635,25 @@ fn run_identity(mut config: serde_json::Value) -> serde_json::Value {
     config
 }
 
-/// Starts (or resumes from `settings.checkpoint`) a run of `method` on `data`: the one outer
-/// loop of every distiller. See [`Method`] for an example.
+/// Starts (or resumes from `settings.checkpoint`) a run of `method` on `data` with `ipc`
+/// images per class: the one outer loop of every distiller. It reads the images'
+/// initialisation and momentum, the seed, the checkpoint and progress settings of `settings`.
+/// See [`Method`] for an example.
 pub fn run<M: Method + 'static>(
     method: M,
-    settings: RunSettings,
+    ipc: usize,
+    settings: &DistillCommon,
     data: &ImageSet,
     device: &Device,
 ) -> Result<Box<dyn DistillRun>> {
-    settings.check(method.name())?;
-    let common = settings;
+    check_settings(method.name(), ipc, settings)?;
+    let common = settings.clone();
     let real = RealPool::new(data, device)?;
-    let mut syn = SynState::init(&real, common.ipc, common.init, common.momentum, common.seed);
+    let mut syn = SynState::init(&real, ipc, common.init, common.momentum, common.seed);
     method.init_state(&mut syn, &real)?;
     let mut run = Outer {
         method,
+        ipc,
         common,
         syn,
         real,
@@ -909,7 +861,7 @@ impl<M: Method> DistillRun for Outer<M> {
     }
 
     fn steps(&mut self, n: usize) -> Result<&mut dyn DistillRun> {
-        let label = format!("{} {} per class", self.method.name(), self.common.ipc);
+        let label = format!("{} {} per class", self.method.name(), self.ipc);
         let mut progress = Progress::new(label, n).with_print(self.common.progress);
         for _ in 0..n {
             let started = Instant::now();
@@ -997,11 +949,7 @@ impl<M: Method> DistillRun for Outer<M> {
             .map(|r| (r.iteration as f64, r.loss))
             .collect();
         LinePlot::new(
-            format!(
-                "{} loss ({} per class)",
-                self.method.name(),
-                self.common.ipc
-            ),
+            format!("{} loss ({} per class)", self.method.name(), self.ipc),
             "iteration",
             "loss",
         )

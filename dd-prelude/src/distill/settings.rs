@@ -3,7 +3,7 @@
 
 use burn::config::Config;
 
-use super::outer::{Init, RunSettings};
+use super::outer::Init;
 use crate::data::ImageSet;
 use crate::error::{Result, ensure};
 use crate::models::ConvNetConfig;
@@ -80,17 +80,6 @@ impl DistillCommon {
         })
     }
 
-    /// The outer loop's settings for `ipc` images per class.
-    pub fn run_settings(&self, ipc: usize) -> RunSettings {
-        RunSettings::new(ipc)
-            .with_init(self.init)
-            .with_momentum(self.momentum)
-            .with_seed(self.seed)
-            .with_checkpoint(self.checkpoint.clone())
-            .with_checkpoint_every(self.checkpoint_every)
-            .with_progress(self.progress)
-    }
-
     /// The ConvNet distilled on for `data`.
     pub fn convnet(&self, data: &ImageSet) -> ConvNetConfig {
         ConvNetConfig::for_set(data)
@@ -99,7 +88,7 @@ impl DistillCommon {
     }
 }
 
-/// Checks `ipc` and the nested settings of a distiller config.
+/// Checks `ipc` and the nested settings of a distiller config (and of [`super::run`]).
 pub(crate) fn check_settings(
     method: &'static str,
     ipc: usize,

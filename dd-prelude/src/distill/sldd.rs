@@ -641,6 +641,6 @@ impl Distiller for SlddConfig {
             config: self.clone(),
         };
         // The images step with Adam (set in init_state); the momentum here is unused.
-        run(method, self.common.run_settings(self.ipc), data, device)
+        run(method, self.ipc, &self.common, data, device)
     }
 }
