@@ -227,3 +227,58 @@ fn state_refuses_taken_names_and_bad_settings() {
     assert_eq!(values(state.get::<1>("x")), vec![0.0, 0.0]);
     assert!(DistillCommon::new().with_momentum(1.5).check("M").is_err());
 }
+
+/// Rewrites the checkpoint at `path` with one metadata entry replaced.
+fn tamper(path: &std::path::Path, key: &str, value: &str) {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let mut meta = header.metadata().clone().unwrap();
+    meta.insert(key.to_string(), value.to_string());
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let out = safetensors::tensor::serialize(st.tensors(), Some(meta)).unwrap();
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn checkpoints_refuse_other_data_and_impossible_iterations() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dev = device();
+    let data = data();
+    let dir = std::env::temp_dir().join(format!("dd-plugin-ckpt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let ckpt = dir.join("run.ckpt");
+    let settings = DistillCommon::new()
+        .with_checkpoint(Some(ckpt.to_string_lossy().into_owned()))
+        .with_progress(false);
+    run(MeanMatch { batch: 4 }, 2, &settings, &data, &dev)
+        .unwrap()
+        .steps(2)
+        .unwrap();
+    // The same name, shape and classes, other pixels: not the data the run was made on.
+    let mut px: Vec<f32> = (0..24 * 16).map(|i| ((i * 5) % 11) as f32 / 11.0).collect();
+    px[0] = 0.5;
+    let other = ImageSet::from_pixels(
+        "toy",
+        [1, 4, 4],
+        px,
+        (0..24).map(|i| i % 3).collect(),
+        vec!["a".into(), "b".into(), "c".into()],
+    )
+    .unwrap();
+    let err = match run(MeanMatch { batch: 4 }, 2, &settings, &other, &dev) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("resumed on other data"),
+    };
+    assert!(err.contains("made on other data"), "{err}");
+    // A checkpoint that claims more iterations than it records is refused, not trusted.
+    tamper(&ckpt, "iteration", "1000000000000");
+    let err = match run(MeanMatch { batch: 4 }, 2, &settings, &data, &dev) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("trusted an impossible iteration count"),
+    };
+    assert!(
+        err.contains("claims 1000000000000 iterations but records 2"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

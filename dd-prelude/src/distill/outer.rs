@@ -596,6 +596,9 @@ pub trait Method {
 /// A run of method `M`: the [`DistillRun`] every distiller returns.
 struct Outer<M: Method> {
     method: M,
+    /// The training set's checksum ([`super::DataFingerprint`]): a checkpoint made on other
+    /// data is refused.
+    data_checksum: String,
     ipc: usize,
     common: DistillCommon,
     syn: SynState,
@@ -653,6 +656,7 @@ pub fn run<M: Method + 'static>(
     method.init_state(&mut syn, &real)?;
     let mut run = Outer {
         method,
+        data_checksum: super::DataFingerprint::of(data).checksum,
         ipc,
         common,
         syn,
@@ -753,6 +757,7 @@ impl<M: Method> Outer<M> {
         meta.insert("method".into(), self.method.name().to_string());
         meta.insert("config".into(), self.fingerprint().to_string());
         meta.insert("iteration".into(), self.it.to_string());
+        meta.insert("data_checksum".into(), self.data_checksum.clone());
         meta.insert("seconds".into(), self.seconds.to_string());
         meta.insert(
             "history".into(),
@@ -786,6 +791,19 @@ impl<M: Method> Outer<M> {
                 format!(
                     "{} holds a run with another method or configuration; delete it or choose another path",
                     path.display()
+                ),
+            ));
+        }
+        // Checkpoints written before the data checksum was recorded are checked by name,
+        // shape and classes only (the fingerprint above).
+        if let Some(sum) = meta.get("data_checksum")
+            && *sum != self.data_checksum
+        {
+            return Err(Error::data(
+                path,
+                format!(
+                    "was made on other data than {} (same name and shape, other values or labels); delete it or choose another path",
+                    self.real.name
                 ),
             ));
         }
@@ -837,12 +855,32 @@ impl<M: Method> Outer<M> {
                 l.opt.t = steps_of(&l.name)?;
             }
         }
-        self.it = get("iteration")?
+        let it: usize = get("iteration")?
             .parse()
-            .map_err(|_| Error::data(path, "bad iteration"))?;
-        self.seconds = get("seconds")?.parse().unwrap_or(0.0);
-        self.history =
+            .map_err(|_| Error::data(path, "`iteration` is not a whole number"))?;
+        let history: Vec<StepRecord> =
             serde_json::from_str(&get("history")?).map_err(|e| Error::data(path, e.to_string()))?;
+        if history.len() != it
+            || history
+                .iter()
+                .enumerate()
+                .any(|(k, r)| r.iteration != k + 1)
+        {
+            return Err(Error::data(
+                path,
+                format!(
+                    "claims {it} iterations but records {} (numbered 1, 2, ...): not a checkpoint this loop wrote",
+                    history.len()
+                ),
+            ));
+        }
+        self.it = it;
+        self.seconds = get("seconds")?
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)
+            .unwrap_or(0.0);
+        self.history = history;
         if self.common.progress {
             println!(
                 "{}: resumed from {} at iteration {}",
