@@ -596,9 +596,10 @@ pub trait Method {
 /// A run of method `M`: the [`DistillRun`] every distiller returns.
 struct Outer<M: Method> {
     method: M,
-    /// The training set's checksum ([`super::DataFingerprint`]): a checkpoint made on other
-    /// data is refused.
-    data_checksum: String,
+    /// The training set's checksum ([`super::DataFingerprint`]), computed only when the run
+    /// has a checkpoint file (a pass over every value): a checkpoint made on other data is
+    /// refused.
+    data_checksum: Option<String>,
     ipc: usize,
     common: DistillCommon,
     syn: SynState,
@@ -656,7 +657,10 @@ pub fn run<M: Method + 'static>(
     method.init_state(&mut syn, &real)?;
     let mut run = Outer {
         method,
-        data_checksum: super::DataFingerprint::of(data).checksum,
+        data_checksum: common
+            .checkpoint
+            .is_some()
+            .then(|| super::DataFingerprint::of(data).checksum),
         ipc,
         common,
         syn,
@@ -757,7 +761,9 @@ impl<M: Method> Outer<M> {
         meta.insert("method".into(), self.method.name().to_string());
         meta.insert("config".into(), self.fingerprint().to_string());
         meta.insert("iteration".into(), self.it.to_string());
-        meta.insert("data_checksum".into(), self.data_checksum.clone());
+        if let Some(sum) = &self.data_checksum {
+            meta.insert("data_checksum".into(), sum.clone());
+        }
         meta.insert("seconds".into(), self.seconds.to_string());
         meta.insert(
             "history".into(),
@@ -796,8 +802,8 @@ impl<M: Method> Outer<M> {
         }
         // Checkpoints written before the data checksum was recorded are checked by name,
         // shape and classes only (the fingerprint above).
-        if let Some(sum) = meta.get("data_checksum")
-            && *sum != self.data_checksum
+        if let (Some(sum), Some(ours)) = (meta.get("data_checksum"), &self.data_checksum)
+            && sum != ours
         {
             return Err(Error::data(
                 path,
