@@ -42,10 +42,14 @@ if [ ! -x .venv/bin/python ] || ! cmp -s scripts/requirements.lock .venv/.instal
   cp scripts/requirements.lock .venv/.installed-lock
 fi
 
-# 4. The kernelspec "Rust (dd-prelude)", installed for this user, pointing at this checkout.
-kdir=$(.venv/bin/jupyter --data-dir)/kernels/dd-rust
-rm -rf "$kdir"
-mkdir -p "$(dirname "$kdir")"
-cp -r kernelspec/dd-rust "$kdir"
-sed -i "s|@DD_PROJECT@|$root|" "$kdir/kernel.json"
-log "kernel 'Rust (dd-prelude)' installed in $kdir"
+# 4. The kernelspec "Rust (dd-prelude)", pointing at this checkout: in the project's venv (the
+#    one tests/nbrun.py puts first on JUPYTER_PATH, so another checkout's set-up cannot redirect
+#    this one's notebooks) and for this user (JupyterLab started from anywhere; the last
+#    checkout set up wins there).
+for kdir in "$root/.venv/share/jupyter/kernels/dd-rust" "$(.venv/bin/jupyter --data-dir)/kernels/dd-rust"; do
+  rm -rf "$kdir"
+  mkdir -p "$(dirname "$kdir")"
+  cp -r kernelspec/dd-rust "$kdir"
+  sed -i "s|@DD_PROJECT@|$root|" "$kdir/kernel.json"
+  log "kernel 'Rust (dd-prelude)' installed in $kdir"
+done

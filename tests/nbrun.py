@@ -28,6 +28,11 @@ from nbclient.exceptions import CellExecutionError
 from nbclient.util import ensure_async, run_sync
 
 KERNEL = "dd-rust"
+# The kernelspec scripts/setup.sh installs in this checkout's venv comes first: the per-user
+# copy points at whichever checkout ran its set-up last.
+os.environ["JUPYTER_PATH"] = os.pathsep.join(
+    p for p in [str(Path(sys.prefix) / "share" / "jupyter"), os.environ.get("JUPYTER_PATH", "")] if p
+)
 # stderr lines known to be harmless (none so far). Everything else on stderr fails the cell.
 BENIGN_STDERR = re.compile(r"^$")
 # The first cell compiles the prelude and its dependencies: ~15 min cold on 2 cores, 40 min

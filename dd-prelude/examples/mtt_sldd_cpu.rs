@@ -1,7 +1,8 @@
 //! The MTT and SLDD rows of `20-image-distillation` at a scale of the plan (`DD_SCALE`, `cpu`
-//! by default), without rerunning DC, DSA, DM and CAFE: experts, MTT at every size scored
-//! with the plan's protocol beside random real images, then SLDD at every size under its own
-//! scoring beside random real images. Prints each row as it is measured and both tables.
+//! by default), without rerunning DC, DSA, DM and CAFE: the full-data row, experts, MTT at
+//! every size scored with the plan's protocol beside random real images, then SLDD at every
+//! size under its own scoring beside random real images (soft-label sets scored with hard
+//! labels too, for DD-Ranking's HLR). Prints each row as it is measured and both tables.
 //!
 //! ```text
 //! cargo run --release -p dd-prelude --example mtt_sldd_cpu
@@ -31,6 +32,8 @@ fn main() -> anyhow::Result<()> {
         plan.iterations_sldd,
         plan.sldd_nets
     );
+    let full = plan.full_data("Fashion-MNIST", &fmnist.train, &test, &dev)?;
+    println!("{full} ({:.0} s so far)", started.elapsed().as_secs_f64());
     let expert_train = plan.expert_set(&fmnist.train);
     let buffer = plan.expert_config().train_experts(
         0..plan.experts,
@@ -44,7 +47,7 @@ fn main() -> anyhow::Result<()> {
         plan.buffer_dir(),
         started.elapsed().as_secs_f64()
     );
-    let mut mtt = Vec::new();
+    let mut mtt = vec![full.clone()];
     for &ipc in &plan.ipcs {
         let base = random_real("Fashion-MNIST", ipc, 0, &fmnist.train, &test, &preset, &dev)?;
         println!("{base}");
@@ -64,7 +67,8 @@ fn main() -> anyhow::Result<()> {
         "{}",
         comparison_table("MTT beside random real images", &mtt)?
     );
-    let sldd = plan.sldd_sweep("Fashion-MNIST", &fmnist.train, &test, &dev)?;
+    let mut sldd = plan.sldd_sweep("Fashion-MNIST", &fmnist.train, &test, &dev)?;
+    sldd.push(full);
     println!("{}", comparison_table("SLDD under its own scoring", &sldd)?);
     println!("total {:.0} s", started.elapsed().as_secs_f64());
     Ok(())

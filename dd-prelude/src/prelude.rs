@@ -53,7 +53,7 @@ pub use crate::select::{
 pub use crate::distill::{
     Accuracy, Cafe, CafeConfig, Dc, DcConfig, DiffAugConfig, DistillOutcome, DistillPlan,
     DistillRun, Distiller, Dm, DmConfig, Dsa, DsaConfig, Init, Sldd, SlddConfig, SyntheticSet,
-    comparison_table, distill_and_evaluate, random_real,
+    comparison_table, distill_and_evaluate, full_data, published, random_real,
 };
 
 // --- show ---

@@ -62,12 +62,13 @@ pub use dm::{Dm, DmConfig, dm_loss};
 pub use dsa::{Dsa, DsaConfig};
 pub use experts::{BufferManifest, DataFingerprint, ExpertBuffer, ExpertConfig};
 pub use gm::{MatchDistance, get_loops, match_loss};
-pub use mtt::{Mtt, MttConfig, Unroll, trajectory_loss};
+pub use mtt::{Mtt, MttConfig, Unroll, UnrollCost, trajectory_loss};
 pub use outer::{Ctx, Init, Method, RealPool, SynOptim, SynState, run};
 pub use plan::DistillPlan;
 pub use report::{
-    DistillOutcome, Published, comparison_table, distill_and_evaluate, published, random_real,
-    random_real_set, scoring_preset,
+    DistillOutcome, FULL_DATA, Published, comparison_table, distill_and_evaluate, full_data,
+    hard_label_recovery, improvement_over_random, lrs, published, random_real, random_real_set,
+    scoring_preset,
 };
 pub use settings::DistillCommon;
 pub use sldd::{Sldd, SlddConfig, SlddParams, sldd_evaluate, sldd_loss};

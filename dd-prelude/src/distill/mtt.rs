@@ -43,6 +43,8 @@ use super::{DistillRun, Distiller};
 use crate::augment::DiffAugConfig;
 use crate::data::ImageSet;
 use crate::error::{Error, Result, ensure};
+use crate::show::Table;
+use polars::prelude::{Column, DataFrame};
 
 /// MTT's normalised parameter distance `|theta - target|^2 / |start - target|^2`, `[1]`.
 ///
@@ -213,6 +215,182 @@ impl Unroll {
             g = g.zip_map(&hg, |a, b| a.sub(b.mul_scalar(lr)));
         }
         (loss_value, d_images, d_lr)
+    }
+}
+
+/// What one MTT gradient cost ([`MttConfig::unroll_cost`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UnrollCost {
+    /// SGD steps unrolled.
+    pub syn_steps: usize,
+    /// Whether the gradient was the constant-memory one ([`Unroll::grads_constant_memory`]).
+    pub constant_memory: bool,
+    /// Resident memory (MiB) above what the process held before the gradient, at its peak
+    /// (Linux's high-water mark, reset first; NaN where the platform gives none).
+    pub peak_mib: f64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// The trajectory loss, so both paths can be compared.
+    pub loss: f64,
+}
+
+/// A line of `/proc/self/status` in MiB (`VmRSS`, `VmHWM`), if the platform has one.
+fn proc_status_mib(key: &str) -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+impl MttConfig {
+    /// Memory and time of one MTT gradient with `syn_steps` unrolled steps on this config's
+    /// network (width, depth, augmentation, synthetic batch) for a set shaped like `data`
+    /// (`ipc` of its images per class as the synthetic images, a random start and a target
+    /// one SGD step away): the constant-memory gradient or the plain unroll's. Peak memory is
+    /// measured in this process (Linux's high-water mark, reset before the gradient), above
+    /// what it already held; memory a previous call freed but the allocator kept may lower a
+    /// later figure, so measure in increasing order, or one per process as
+    /// `examples/mtt_memory` does.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// use dd_prelude::distill::MttConfig;
+    /// let px: Vec<f32> = (0..4 * 64).map(|i| ((i * 7) % 16) as f32 / 16.0).collect();
+    /// let data = ImageSet::from_pixels("toy", [1, 8, 8], px, vec![0, 1, 0, 1], vec!["a".into(), "b".into()])?;
+    /// let cfg = MttConfig::new(1, String::new()).with_width(4).with_depth(1);
+    /// let (c, p) = (cfg.unroll_cost(&data, 3, true, &device())?, cfg.unroll_cost(&data, 3, false, &device())?);
+    /// assert!((c.loss - p.loss).abs() <= 1e-5 * p.loss.abs());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn unroll_cost(
+        &self,
+        data: &ImageSet,
+        syn_steps: usize,
+        constant_memory: bool,
+        device: &Device,
+    ) -> Result<UnrollCost> {
+        let cfg = self.clone().with_syn_steps(syn_steps);
+        cfg.check()?;
+        let arch = MetaArch::convnet(&cfg.common.convnet(data))?;
+        let syn = data.subset(&data.sample_per_class(cfg.ipc, cfg.common.seed));
+        let labels = syn.labels().to_vec();
+        let classes = data.num_classes();
+        let images = syn.tensor(device);
+        device.seed(cfg.common.seed);
+        let start = arch.init(device);
+        let (_, g) =
+            arch.loss_and_grads(&start, images.clone(), &one_hot(&labels, classes, device));
+        let target = start.sgd_step(&g, 10.0 * cfg.lr_init);
+        let mut rng = StdRng::seed_from_u64(cfg.common.seed);
+        let n = labels.len();
+        let unroll = Unroll::new(
+            labels,
+            classes,
+            cfg.batch_syn.unwrap_or(n),
+            syn_steps,
+            cfg.augment.clone(),
+            &mut rng,
+        );
+        // Give memory freed by earlier work back to the system (glibc keeps it otherwise, and
+        // the peak above the baseline would miss what it reuses), then reset the peak
+        // (Linux: writing 5 to clear_refs).
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only releases free heap memory; it takes no pointers.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+        let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
+        let before = proc_status_mib("VmRSS:");
+        let started = std::time::Instant::now();
+        let loss = if constant_memory {
+            unroll
+                .grads_constant_memory(&arch, &start, &target, &images, cfg.lr_init)
+                .0
+        } else {
+            let leaf = images.autodiff().require_grad();
+            let lr = Tensor::<1>::from_data(TensorData::new(vec![cfg.lr_init], [1]), device)
+                .autodiff()
+                .require_grad();
+            let theta = unroll.run_tracked(&arch, &start, leaf.clone(), lr.clone());
+            let l = trajectory_loss(&theta, &start, &target);
+            let value = l.clone().into_scalar::<f64>();
+            let grads = l.backward();
+            let _ = (leaf.grad(&grads), lr.grad(&grads));
+            value
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        let peak_mib = match (reset, before, proc_status_mib("VmHWM:")) {
+            (true, Some(b), Some(p)) => (p - b).max(0.0),
+            _ => f64::NAN,
+        };
+        Ok(UnrollCost {
+            syn_steps,
+            constant_memory,
+            peak_mib,
+            seconds,
+            loss,
+        })
+    }
+
+    /// [`MttConfig::unroll_cost`] of both gradients at each of `syn_steps` (the constant-memory
+    /// ones first, then the plain unrolls, each in the order given), as a table: peak MiB and seconds of
+    /// each, and the relative difference of their losses.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// use dd_prelude::distill::MttConfig;
+    /// let px: Vec<f32> = (0..4 * 64).map(|i| ((i * 7) % 16) as f32 / 16.0).collect();
+    /// let data = ImageSet::from_pixels("toy", [1, 8, 8], px, vec![0, 1, 0, 1], vec!["a".into(), "b".into()])?;
+    /// let cfg = MttConfig::new(1, String::new()).with_width(4).with_depth(1);
+    /// let t = cfg.memory_table(&data, &[2, 4], &device())?;
+    /// assert_eq!(t.frame().height(), 2);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn memory_table(
+        &self,
+        data: &ImageSet,
+        syn_steps: &[usize],
+        device: &Device,
+    ) -> Result<Table> {
+        let mut constant = Vec::new();
+        for &steps in syn_steps {
+            constant.push(self.unroll_cost(data, steps, true, device)?);
+        }
+        let mut rows = Vec::new();
+        for (&steps, c) in syn_steps.iter().zip(constant) {
+            rows.push((c, self.unroll_cost(data, steps, false, device)?));
+        }
+        let col = |name: &str, f: &dyn Fn(&(UnrollCost, UnrollCost)) -> f64| {
+            Column::new(name.into(), rows.iter().map(f).collect::<Vec<f64>>())
+        };
+        let frame = DataFrame::new_infer_height(vec![
+            Column::new(
+                "syn_steps".into(),
+                rows.iter()
+                    .map(|r| r.0.syn_steps as u32)
+                    .collect::<Vec<_>>(),
+            ),
+            col("plain unroll: peak MiB", &|r| r.1.peak_mib),
+            col("constant memory: peak MiB", &|r| r.0.peak_mib),
+            col("plain s", &|r| r.1.seconds),
+            col("constant s", &|r| r.0.seconds),
+            col("loss relative difference", &|r| {
+                (r.0.loss - r.1.loss).abs() / r.1.loss.abs().max(f64::MIN_POSITIVE)
+            }),
+        ])
+        .map_err(|e| Error::Render {
+            what: "MTT memory table",
+            reason: e.to_string(),
+        })?;
+        Ok(Table::new(
+            format!(
+                "One MTT gradient: {} synthetic images per class, ConvNet width {} depth {}",
+                self.ipc, self.common.width, self.common.depth
+            ),
+            frame,
+        ))
     }
 }
 

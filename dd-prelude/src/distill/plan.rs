@@ -5,15 +5,16 @@ use std::fmt;
 use burn::tensor::Device;
 
 use super::report::random_real_set;
-use super::report::{DistillOutcome, distill_and_evaluate, random_real};
+use super::report::{DistillOutcome, distill_and_evaluate, full_data, random_real};
 use super::{
     Accuracy, CafeConfig, DcConfig, Distiller, DmConfig, DsaConfig, ExpertConfig, Init, MttConfig,
-    SlddConfig,
+    SlddConfig, SyntheticSet,
 };
 use crate::data::{ImageSet, ImageSplits};
 use crate::error::Result;
 use crate::eval::EvalPreset;
 use crate::scale::Scale;
+use crate::show::Table;
 
 /// Sizes of `notebooks/20-image-distillation.ipynb`: which sizes are distilled, how long each
 /// method runs, and how the sets are scored. The methods keep their reference
@@ -89,6 +90,14 @@ pub struct DistillPlan {
     pub iterations_sldd: usize,
     /// SLDD's freshly sampled networks per iteration.
     pub sldd_nets: usize,
+    /// The full-data row's networks ([`DistillPlan::full_data`]).
+    pub full_data_models: usize,
+    /// Epochs over the full training set of each of those networks.
+    pub full_data_epochs: usize,
+    /// A class-stratified stand-in of this many images for the full set (smoke only).
+    pub full_data_images: Option<usize>,
+    /// The unroll lengths of the MTT memory table ([`DistillPlan::mtt_memory`]).
+    pub memory_steps: Vec<usize>,
 }
 
 impl DistillPlan {
@@ -125,6 +134,10 @@ impl DistillPlan {
             expert_epochs: scale.pick(1, 2, 2),
             iterations_sldd: scale.pick(2, 300, 2000),
             sldd_nets: scale.pick(1, 2, 4),
+            full_data_models: scale.pick(1, 2, 20),
+            full_data_epochs: scale.pick(1, 2, 300),
+            full_data_images: scale.pick(Some(1000), None, None),
+            memory_steps: scale.pick(vec![2, 4], vec![10, 20, 40], vec![10, 20, 40]),
         }
     }
 
@@ -275,6 +288,18 @@ impl DistillPlan {
             ];
             for (set, history) in runs {
                 let report = cfg.evaluate(&set, test, models, device)?;
+                // DD-Ranking's hard-label figure: the same images and scoring, each image's
+                // class as its label.
+                let hard_labels = match set.soft_labels {
+                    Some(_) => {
+                        let hard = SyntheticSet {
+                            soft_labels: None,
+                            ..set.clone()
+                        };
+                        Some(cfg.evaluate(&hard, test, models, device)?)
+                    }
+                    None => None,
+                };
                 let synthetic = set.with_accuracy(Accuracy {
                     mean: report.mean,
                     std: report.std,
@@ -285,6 +310,7 @@ impl DistillPlan {
                     dataset: dataset.to_string(),
                     synthetic,
                     report,
+                    hard_labels,
                     history,
                 };
                 println!("{o}");
@@ -292,6 +318,43 @@ impl DistillPlan {
             }
         }
         Ok(out)
+    }
+
+    /// The protocol of the full-data row: the plan's [`DistillPlan::preset`] (network,
+    /// optimiser, schedule, augmentation) with `full_data_models` networks of
+    /// `full_data_epochs` epochs (at cpu 2 x 2: one epoch of Fashion-MNIST is 235 steps of 256
+    /// images, against the 500 one-batch epochs a 10-per-class set gets).
+    pub fn full_data_preset(&self) -> EvalPreset {
+        self.preset()
+            .with_models(self.full_data_models)
+            .with_epochs(self.full_data_epochs)
+    }
+
+    /// The full-data reference row for `train` ([`full_data`] with
+    /// [`DistillPlan::full_data_preset`]): the ceiling of the comparison table and the term of
+    /// DD-Ranking's hard-label recovery.
+    pub fn full_data(
+        &self,
+        dataset: &str,
+        train: &ImageSet,
+        test: &ImageSet,
+        device: &Device,
+    ) -> Result<DistillOutcome> {
+        full_data(
+            dataset,
+            train,
+            self.full_data_images,
+            test,
+            &self.full_data_preset(),
+            device,
+        )
+    }
+
+    /// Peak memory and time of one MTT gradient, plain unroll against constant memory, at each
+    /// of the plan's `memory_steps` ([`MttConfig::memory_table`]) on the plan's network with
+    /// 10 images per class shaped like `data`.
+    pub fn mtt_memory(&self, data: &ImageSet, device: &Device) -> Result<Table> {
+        self.mtt(10).memory_table(data, &self.memory_steps, device)
     }
 
     /// DC, DSA, DM and CAFE at `ipc` images per class.

@@ -21,6 +21,10 @@ pub struct DistillOutcome {
     pub synthetic: SyntheticSet,
     /// The protocol's report.
     pub report: EvalReport,
+    /// For a set with soft labels: the same protocol on its images with hard labels (each
+    /// image's class), the figure DD-Ranking's hard-label recovery compares; `None` for a set
+    /// with hard labels (its `report` is that figure).
+    pub hard_labels: Option<EvalReport>,
     /// The distillation's loss per iteration (empty for a baseline).
     pub history: Vec<StepRecord>,
 }
@@ -29,6 +33,21 @@ impl DistillOutcome {
     /// Images per class.
     pub fn ipc(&self) -> usize {
         self.synthetic.images_per_class()
+    }
+
+    /// Mean test accuracy (%) of the set's images trained on with hard labels: `report`'s for
+    /// a hard-label set, `hard_labels`' for a soft-label set scored both ways.
+    pub fn hard_label_pct(&self) -> Option<f64> {
+        match (&self.synthetic.soft_labels, &self.hard_labels) {
+            (None, _) => Some(self.report.mean_pct()),
+            (Some(_), Some(h)) => Some(h.mean_pct()),
+            (Some(_), None) => None,
+        }
+    }
+
+    /// Whether this row is the full-data reference ([`full_data`]).
+    pub fn is_full_data(&self) -> bool {
+        self.synthetic.method.starts_with(FULL_DATA)
     }
 
     /// The distillation's loss curve.
@@ -81,9 +100,13 @@ fn score(
     // A set is scored the way its method meant: on its learned soft targets (soft
     // cross-entropy) where it has them, with its learned step size where it learned one.
     let preset = &scoring_preset(&synthetic, preset);
-    let report = match synthetic.soft_labels {
-        Some(_) => evaluate(&synthetic.to_soft_set()?, test, preset, device)?,
-        None => evaluate(&synthetic.to_image_set()?, test, preset, device)?,
+    let images = synthetic.to_image_set()?;
+    let (report, hard_labels) = match synthetic.soft_labels {
+        Some(_) => (
+            evaluate(&synthetic.to_soft_set()?, test, preset, device)?,
+            Some(evaluate(&images, test, preset, device)?),
+        ),
+        None => (evaluate(&images, test, preset, device)?, None),
     };
     let protocol = format!(
         "{} ({} networks x {} epochs, lr {}{})",
@@ -107,8 +130,67 @@ fn score(
         dataset: dataset.to_string(),
         synthetic,
         report,
+        hard_labels,
         history,
     })
+}
+
+/// The method name of the full-data reference row ([`full_data`]).
+pub const FULL_DATA: &str = "Full data";
+
+/// The full-data reference: `preset`'s networks trained on every image of `train` (or on a
+/// class-stratified `images` of them, named as a stand-in), scored on `test`. Its accuracy is
+/// the ceiling in every comparison table and the term DD-Ranking's hard-label recovery
+/// subtracts from. `preset` is usually the distilled sets' protocol with fewer epochs (one
+/// epoch over the full set is many more SGD steps than hundreds over a small one).
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// use dd_prelude::distill::full_data;
+/// let px: Vec<f32> = (0..8 * 64).map(|i| ((i * 7) % 16) as f32 / 16.0).collect();
+/// let data = ImageSet::from_pixels("toy", [1, 8, 8], px, vec![0, 1, 0, 1, 0, 1, 0, 1], vec!["a".into(), "b".into()])?;
+/// let p = EvalPreset::smoke().with_width(4).with_progress(false);
+/// let full = full_data("toy", &data, None, &data, &p, &device())?;
+/// assert!(full.is_full_data());
+/// assert_eq!((full.synthetic.len(), full.report.accuracies.len()), (8, 2));
+/// # Ok::<(), Error>(())
+/// ```
+pub fn full_data(
+    dataset: &str,
+    train: &ImageSet,
+    images: Option<usize>,
+    test: &ImageSet,
+    preset: &EvalPreset,
+    device: &Device,
+) -> Result<DistillOutcome> {
+    let (method, set) = match images {
+        Some(n) if n < train.len() => (
+            format!(
+                "{FULL_DATA} ({}-image stand-in)",
+                crate::progress::thousands(n)
+            ),
+            train.subset(&train.stratified(n, 0)),
+        ),
+        _ => (FULL_DATA.to_string(), train.clone()),
+    };
+    let synthetic = SyntheticSet {
+        method,
+        source: train.name().to_string(),
+        shape: set.image_shape(),
+        images: set.images().to_vec(),
+        labels: set.labels().to_vec(),
+        soft_labels: None,
+        classes: set.classes().to_vec(),
+        mean: set.mean().to_vec(),
+        std: set.std().to_vec(),
+        lr: None,
+        config: serde_json::json!({ "images": set.len(), "of": train.len() }),
+        iterations: 0,
+        seconds: 0.0,
+        accuracy: None,
+    };
+    score(dataset, synthetic, Vec::new(), test, preset, device)
 }
 
 /// The protocol a set is scored with: `preset`, with the set's learned step size as the
@@ -228,7 +310,7 @@ pub struct Published {
     pub source: &'static str,
 }
 
-/// The published figure for `method` (`DC`, `DSA`, `DM`, `MTT`) on `dataset` (`MNIST`,
+/// The published figure for `method` (`DC`, `DSA`, `DM`, `MTT`, `SLDD`) on `dataset` (`MNIST`,
 /// `Fashion-MNIST`, `SVHN`, `CIFAR-10`, `CIFAR-100`) at `ipc` images per class, if any.
 ///
 /// # Example
@@ -261,6 +343,10 @@ pub fn published(method: &str, dataset: &str, ipc: usize) -> Option<Published> {
         ("MTT", "cifar10") => (
             [46.3, 65.3, 71.6],
             "MTT paper (Cazenavette et al., CVPR 2022)",
+        ),
+        ("SLDD", "mnist") => (
+            [96.0, f64::NAN, f64::NAN],
+            "soft-label paper (Sucholutsky & Schonlau, IJCNN 2021): about 96 % with 10 images",
         ),
         ("MTT", "cifar100") => (
             [24.3, 40.1, 47.7],
@@ -328,6 +414,20 @@ pub fn comparison_table(title: &str, outcomes: &[DistillOutcome]) -> Result<Tabl
                 .collect::<Vec<Option<f64>>>(),
         ),
         Column::new(
+            "HLR (points below full data, hard labels)".into(),
+            outcomes
+                .iter()
+                .map(|o| hard_label_recovery(o, outcomes))
+                .collect::<Vec<Option<f64>>>(),
+        ),
+        Column::new(
+            "LRS %".into(),
+            outcomes
+                .iter()
+                .map(|o| label_robust_score(o, outcomes))
+                .collect::<Vec<Option<f64>>>(),
+        ),
+        Column::new(
             "networks".into(),
             outcomes
                 .iter()
@@ -377,10 +477,79 @@ pub fn comparison_table(title: &str, outcomes: &[DistillOutcome]) -> Result<Tabl
 
 /// DD-Ranking's improvement over random (IOR), in points: `o`'s accuracy minus that of the
 /// random real subset of the same data set and size among `all`, if there is one.
-fn improvement_over_random(o: &DistillOutcome, all: &[DistillOutcome]) -> Option<f64> {
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// use dd_prelude::distill::{DistillOutcome, SyntheticSet, improvement_over_random};
+/// let row = |method: &str, acc: f64| {
+///     let set = SyntheticSet::new(method, "toy", [1, 1, 1], vec![0.0, 1.0], vec![0, 1],
+///                                 vec!["a".into(), "b".into()], vec![0.0], vec![1.0]).unwrap();
+///     let report = EvalReport::from_accuracies(method, "ConvNet", "p", 2, vec![acc], 0.0);
+///     DistillOutcome { dataset: "toy".into(), synthetic: set, report, hard_labels: None, history: vec![] }
+/// };
+/// let all = [row("Random real", 0.5), row("DM", 0.7)];
+/// assert!((improvement_over_random(&all[1], &all).unwrap() - 20.0).abs() < 1e-9);
+/// ```
+pub fn improvement_over_random(o: &DistillOutcome, all: &[DistillOutcome]) -> Option<f64> {
+    if o.is_full_data() {
+        return None;
+    }
     all.iter()
         .find(|r| {
             r.synthetic.method == "Random real" && r.dataset == o.dataset && r.ipc() == o.ipc()
         })
         .map(|r| o.report.mean_pct() - r.report.mean_pct())
+}
+
+/// DD-Ranking's hard-label recovery (HLR), in points: the full-data accuracy of the same data
+/// set among `all` ([`full_data`]) minus `o`'s accuracy with hard labels
+/// ([`DistillOutcome::hard_label_pct`]). Lower is better: a set whose images alone recover
+/// the full data's accuracy needs no soft labels to do it.
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// use dd_prelude::distill::{DistillOutcome, SyntheticSet, hard_label_recovery};
+/// let row = |method: &str, acc: f64| {
+///     let set = SyntheticSet::new(method, "toy", [1, 1, 1], vec![0.0, 1.0], vec![0, 1],
+///                                 vec!["a".into(), "b".into()], vec![0.0], vec![1.0]).unwrap();
+///     let report = EvalReport::from_accuracies(method, "ConvNet", "p", 2, vec![acc], 0.0);
+///     DistillOutcome { dataset: "toy".into(), synthetic: set, report, hard_labels: None, history: vec![] }
+/// };
+/// let all = [row("Full data", 0.9), row("DM", 0.7)];
+/// assert!((hard_label_recovery(&all[1], &all).unwrap() - 20.0).abs() < 1e-9);
+/// assert_eq!(hard_label_recovery(&all[0], &all), None);
+/// ```
+pub fn hard_label_recovery(o: &DistillOutcome, all: &[DistillOutcome]) -> Option<f64> {
+    if o.is_full_data() {
+        return None;
+    }
+    let full = all
+        .iter()
+        .find(|r| r.is_full_data() && r.dataset == o.dataset)?;
+    Some(full.report.mean_pct() - o.hard_label_pct()?)
+}
+
+/// DD-Ranking's label-robust score (LRS), in percent: `(e^a - e^-1) / (e - e^-1)` with
+/// `a = (IOR - HLR) / 2` as fractions; 0 to 100, higher is better, a set no better than random
+/// with images that recover nothing scores low whatever its soft labels did.
+///
+/// # Example
+/// ```
+/// use dd_prelude::distill::lrs;
+/// assert!((lrs(0.0, 0.0) - 100.0 * (1.0 - (-1.0f64).exp()) / (1.0f64.exp() - (-1.0f64).exp())).abs() < 1e-9);
+/// assert!(lrs(10.0, 5.0) > lrs(0.0, 5.0));
+/// ```
+pub fn lrs(ior_points: f64, hlr_points: f64) -> f64 {
+    let a = 0.5 * ior_points / 100.0 - 0.5 * hlr_points / 100.0;
+    let e = std::f64::consts::E;
+    100.0 * (a.exp() - 1.0 / e) / (e - 1.0 / e)
+}
+
+fn label_robust_score(o: &DistillOutcome, all: &[DistillOutcome]) -> Option<f64> {
+    Some(lrs(
+        improvement_over_random(o, all)?,
+        hard_label_recovery(o, all)?,
+    ))
 }
