@@ -97,3 +97,34 @@ pub(crate) fn ensure(
         Err(Error::config(method, field, reason()))
     }
 }
+
+/// The machine's physical memory in bytes (Linux's `MemTotal`), if the platform says.
+fn physical_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
+}
+
+/// Checks, before allocating, that `elements` values of 4 bytes (the product of `dims`,
+/// overflow included) fit in the machine's memory: a size that is merely large becomes a named
+/// error instead of an allocation failure that aborts the process (and the user's kernel).
+pub(crate) fn ensure_fits(method: &'static str, field: &'static str, dims: &[usize]) -> Result<()> {
+    let elements = dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
+    let bytes = elements.and_then(|e| e.checked_mul(4));
+    let limit = physical_memory().unwrap_or(u64::MAX);
+    match bytes {
+        Some(b) if b <= limit => Ok(()),
+        _ => Err(Error::config(
+            method,
+            field,
+            format!(
+                "{dims:?} would need {} bytes, more than this machine's {} bytes of memory",
+                bytes.map_or("over 2^64".to_string(), |b| b.to_string()),
+                limit
+            ),
+        )),
+    }
+}

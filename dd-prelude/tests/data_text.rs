@@ -299,7 +299,7 @@ fn sentence_set_sampling_splits_and_display() {
     assert_eq!(idx, set.sample_per_class(2, 7), "same seed, same sample");
     let strat = set.stratified(9, 1);
     assert_eq!(set.subset(&strat).counts_per_class(), vec![3, 3, 3]);
-    let splits = set.split(0.2, 0);
+    let splits = set.split(0.2, 0).unwrap();
     assert_eq!(splits.test.counts_per_class(), vec![2, 2, 2]);
     let mut all: Vec<&String> = splits
         .train

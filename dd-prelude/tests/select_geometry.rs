@@ -67,8 +67,8 @@ fn kmeans_lowers_the_inertia_of_its_seeding() {
     let data = pool(300);
     let dev = device();
     let points: Vec<f32> = data.images().to_vec();
-    let one_step = kmeans(&points, 784, 10, 1, 3, &dev);
-    let converged = kmeans(&points, 784, 10, 100, 3, &dev);
+    let one_step = kmeans(&points, 784, 10, 1, 3, &dev).unwrap();
+    let converged = kmeans(&points, 784, 10, 100, 3, &dev).unwrap();
     assert!(
         converged.inertia <= one_step.inertia + 1e-3,
         "{} vs {}",

@@ -122,12 +122,18 @@ impl DiffAugConfig {
             "prob_flip",
             || format!("must be in [0, 1], got {}", self.prob_flip),
         )?;
-        ensure(self.ratio_scale >= 1.0, M, "ratio_scale", || {
-            format!("must be >= 1, got {}", self.ratio_scale)
-        })?;
-        ensure(self.ratio_rotate >= 0.0, M, "ratio_rotate", || {
-            format!("must be >= 0, got {}", self.ratio_rotate)
-        })?;
+        ensure(
+            self.ratio_scale >= 1.0 && self.ratio_scale.is_finite(),
+            M,
+            "ratio_scale",
+            || format!("must be >= 1 and finite, got {}", self.ratio_scale),
+        )?;
+        ensure(
+            self.ratio_rotate >= 0.0 && self.ratio_rotate.is_finite(),
+            M,
+            "ratio_rotate",
+            || format!("must be >= 0 and finite, got {}", self.ratio_rotate),
+        )?;
         ensure(
             (0.0..0.5).contains(&self.ratio_crop_pad),
             M,
@@ -141,10 +147,12 @@ impl DiffAugConfig {
             || format!("must be in [0, 1], got {}", self.ratio_cutout),
         )?;
         ensure(
-            self.saturation >= 0.0 && self.brightness >= 0.0 && self.contrast >= 0.0,
+            [self.saturation, self.brightness, self.contrast]
+                .iter()
+                .all(|v| *v >= 0.0 && v.is_finite()),
             M,
             "saturation",
-            || "brightness, saturation and contrast must be >= 0".into(),
+            || "brightness, saturation and contrast must be >= 0 and finite".into(),
         )?;
         Ok(())
     }

@@ -83,6 +83,31 @@ impl Augment {
     }
 }
 
+/// The largest crop padding [`Augment::check`] accepts, in pixels (beyond the image every
+/// crop is blank; this bound keeps the random offsets far from overflow).
+pub const MAX_CROP_PAD: usize = 4096;
+
+impl Augment {
+    /// Checks the settings: a crop padding of at most [`MAX_CROP_PAD`] pixels.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// assert!(Augment::CropFlip { pad: 4 }.check().is_ok());
+    /// assert!(Augment::CropFlip { pad: usize::MAX }.check().is_err());
+    /// ```
+    pub fn check(&self) -> Result<()> {
+        match *self {
+            Augment::CropFlip { pad } if pad > MAX_CROP_PAD => Err(Error::config(
+                "Augment",
+                "pad",
+                format!("{pad} px; at most {MAX_CROP_PAD}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Parses `none`, `flip` (flip only), `cropN` (crop with `N` px of padding + flip) and `dsa`.
 ///
 /// # Example
@@ -103,7 +128,10 @@ impl std::str::FromStr for Augment {
             ("none", _) => Ok(Augment::None),
             ("flip", _) => Ok(Augment::CropFlip { pad: 0 }),
             ("dsa", _) => Ok(Augment::Dsa),
-            (_, Some(pad)) => Ok(Augment::CropFlip { pad }),
+            (_, Some(pad)) => {
+                let a = Augment::CropFlip { pad };
+                a.check().map(|_| a)
+            }
             (other, None) => Err(Error::config(
                 "Augment",
                 "name",

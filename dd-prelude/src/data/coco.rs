@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::decode::decode_many;
-use super::files::data_dir;
+use super::files::{confined, data_dir};
 use super::pairs::PairSet;
 use crate::error::{Error, Result};
 
@@ -141,7 +141,12 @@ impl CocoCaptions {
         let mut files = Vec::with_capacity(keep.len());
         for &i in &keep {
             let img = &file.images[i];
-            let f = self.images.join(&img.file_name);
+            let f = confined(
+                &self.images,
+                &[&img.file_name],
+                path,
+                &format!("images[{i}] (id {})", img.id),
+            )?;
             if !f.is_file() {
                 return Err(Error::data(
                     &f,

@@ -17,13 +17,8 @@ pub(crate) fn decode_file(path: &Path, size: usize, channels: usize) -> Result<V
     decode_bytes(path, &bytes, size, channels)
 }
 
-/// As [`decode_file`], from bytes already read; `path` names the source in errors.
-pub(crate) fn decode_bytes(
-    path: &Path,
-    bytes: &[u8],
-    size: usize,
-    channels: usize,
-) -> Result<Vec<f32>> {
+/// The side images are decoded to: 1 to 4,096 pixels.
+pub(crate) fn check_image_size(size: usize) -> Result<()> {
     if size == 0 || size > 4096 {
         return Err(Error::config(
             "image reader",
@@ -31,6 +26,24 @@ pub(crate) fn decode_bytes(
             format!("is {size}; expected 1..=4096 pixels"),
         ));
     }
+    Ok(())
+}
+
+/// Checks `size` and that `n` decoded images of `channels` fit in memory, before reserving
+/// room for them.
+pub(crate) fn check_decoded(n: usize, size: usize, channels: usize) -> Result<()> {
+    check_image_size(size)?;
+    crate::error::ensure_fits("image reader", "image_size", &[n, channels, size, size])
+}
+
+/// As [`decode_file`], from bytes already read; `path` names the source in errors.
+pub(crate) fn decode_bytes(
+    path: &Path,
+    bytes: &[u8],
+    size: usize,
+    channels: usize,
+) -> Result<Vec<f32>> {
+    check_image_size(size)?;
     let reader = ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| Error::data(path, format!("cannot read image: {e}")))?;
@@ -107,6 +120,7 @@ pub(crate) fn decode_many(
     channels: usize,
     label: &str,
 ) -> Result<Vec<f32>> {
+    check_decoded(paths.len(), size, channels)?;
     let mut progress =
         Progress::new(label, paths.len()).with_print(paths.len() >= super::files::LOUD_ABOVE);
     let mut out = Vec::with_capacity(paths.len() * channels * size * size);

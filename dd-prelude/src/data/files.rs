@@ -45,6 +45,33 @@ pub(crate) fn default_dir(sub: &str, how: &str) -> Result<PathBuf> {
     }
 }
 
+/// `root` joined with `parts` (relative paths a data file names, e.g. a caption file's image
+/// file name), or an error naming `source` (the data file) and `what` (its record) when a part
+/// would leave `root`: an absolute path, a `..` component, a drive prefix. The check is on the
+/// names as written; links inside the folder are the user's own.
+pub(crate) fn confined(root: &Path, parts: &[&str], source: &Path, what: &str) -> Result<PathBuf> {
+    use std::path::Component;
+    let mut out = root.to_path_buf();
+    for part in parts {
+        let rel = Path::new(part);
+        if part.is_empty()
+            || !rel
+                .components()
+                .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        {
+            return Err(Error::data(
+                source,
+                format!(
+                    "{what}: `{part}` is not a file name inside the image folder {} (absolute paths and `..` are refused)",
+                    root.display()
+                ),
+            ));
+        }
+        out.push(rel);
+    }
+    Ok(out)
+}
+
 /// Reads of more files than this print progress lines.
 pub(crate) const LOUD_ABOVE: usize = 2_000;
 

@@ -64,6 +64,18 @@ impl WordVectors {
                 got: format!("{} values", vectors.len()),
             });
         }
+        if let Some(i) = vectors.iter().position(|v| !v.is_finite()) {
+            return Err(Error::ShapeMismatch {
+                context: format!(
+                    "{name}: value {} of the vector of `{}` (word {})",
+                    i % dims,
+                    words[i / dims],
+                    i / dims
+                ),
+                expected: "a finite number".into(),
+                got: vectors[i].to_string(),
+            });
+        }
         let mut index = HashMap::with_capacity(words.len());
         for (i, w) in words.iter().enumerate() {
             // GloVe files repeat a few tokens; the first (most frequent) one wins, as in
@@ -198,6 +210,9 @@ impl WordVectors {
                          the {dims} values of the first line)"
                     ))
                 })?;
+                if !v.is_finite() {
+                    return Err(fail(format!("value `{f}` of `{word}` is not finite")));
+                }
                 vectors.push(v);
             }
             words.push(word);

@@ -37,15 +37,68 @@ pub fn read_idx(path: impl AsRef<Path>) -> Result<IdxArray> {
     let raw =
         std::fs::read(path).map_err(|e| Error::data(path, format!("cannot read IDX file: {e}")))?;
     let bytes = if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| Error::data(path, format!("not a valid gzip stream: {e}")))?;
-        out
+        inflate_idx(&raw).map_err(|reason| Error::data(path, reason))?
     } else {
         raw
     };
     parse_idx(&bytes).map_err(|reason| Error::data(path, reason))
+}
+
+/// Inflates a gzipped IDX file no further than its header says the data needs (plus one byte,
+/// so trailing data is still reported), and refuses a header that claims more than deflate can
+/// produce from the file (at most 1,032 bytes per compressed byte): a small file cannot
+/// inflate into the whole memory.
+fn inflate_idx(raw: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let mut decoder = flate2::read::GzDecoder::new(raw);
+    let mut out = Vec::new();
+    let mut more = |out: &mut Vec<u8>, n: u64| {
+        (&mut decoder)
+            .take(n)
+            .read_to_end(out)
+            .map_err(|e| format!("not a valid gzip stream: {e}"))
+    };
+    more(&mut out, 4)?;
+    if out.len() < 4 {
+        return parse_idx(&out).map(|_| out);
+    }
+    let head = 4 * u64::from(out[3]);
+    more(&mut out, head)?;
+    let announced = idx_size(&out)?;
+    let limit = (raw.len() as u64).saturating_mul(1032);
+    if announced > limit {
+        return Err(format!(
+            "the IDX header announces {announced} bytes, more than a {}-byte gzip file can hold",
+            raw.len()
+        ));
+    }
+    let rest = (announced + 1).saturating_sub(out.len() as u64);
+    more(&mut out, rest)?;
+    if out.len() as u64 > announced {
+        return Err(format!(
+            "inflates past the {announced} bytes its IDX header announces (trailing data, or not an IDX file)"
+        ));
+    }
+    Ok(out)
+}
+
+/// The total size (header and data) an IDX header announces, from at least its first
+/// `4 + 4 * ndim` bytes (fewer: what is there, so the parser names the truncation).
+fn idx_size(head: &[u8]) -> std::result::Result<u64, String> {
+    let ndim = head[3] as usize;
+    if head.len() < 4 + 4 * ndim {
+        return Ok(head.len() as u64);
+    }
+    let mut count = 1u64;
+    for i in 0..ndim {
+        let o = 4 + 4 * i;
+        let d = u32::from_be_bytes([head[o], head[o + 1], head[o + 2], head[o + 3]]);
+        count = count
+            .checked_mul(u64::from(d))
+            .ok_or_else(|| "IDX dimensions overflow".to_string())?;
+    }
+    count
+        .checked_add(4 + 4 * ndim as u64)
+        .ok_or_else(|| "IDX dimensions overflow".to_string())
 }
 
 /// Parses IDX bytes; the error is a reason without the path.

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::decode::{decode_file, is_image_file};
+use super::decode::{check_decoded, decode_file, is_image_file};
 use super::files::{LOUD_ABOVE, sorted_entries};
 use super::image_set::{ImageSet, ImageSplits};
 use crate::error::{Error, Result};
@@ -143,6 +143,7 @@ impl ImageFolder {
                 "no PNG or JPEG file in any class folder (expected <class>/<image>.png)",
             ));
         }
+        check_decoded(files.len(), self.image_size, self.channels())?;
         let mut progress = Progress::new(format!("reading {}", dir.display()), files.len())
             .with_print(files.len() >= LOUD_ABOVE);
         let mut pixels = Vec::with_capacity(files.len() * self.shape().iter().product::<usize>());

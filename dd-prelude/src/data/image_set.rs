@@ -53,6 +53,8 @@ impl ImageSet {
         labels: Vec<usize>,
         classes: Vec<String>,
     ) -> Result<Self> {
+        let name = name.into();
+        check_values(&name, shape, &pixels)?;
         let (mean, std) = channel_stats(&pixels, shape);
         Self::from_pixels_with_stats(name, shape, pixels, labels, classes, mean, std)
     }
@@ -68,6 +70,8 @@ impl ImageSet {
         mean: Vec<f32>,
         std: Vec<f32>,
     ) -> Result<Self> {
+        let name = name.into();
+        check_values(&name, shape, &pixels)?;
         if mean.len() == shape[0] && std.len() == shape[0] {
             let plane = shape[1] * shape[2];
             for (i, v) in pixels.iter_mut().enumerate() {
@@ -90,6 +94,7 @@ impl ImageSet {
         std: Vec<f32>,
     ) -> Result<Self> {
         let name = name.into();
+        check_values(&name, shape, &images)?;
         check_layout(
             &name,
             shape.iter().product(),
@@ -102,6 +107,15 @@ impl ImageSet {
                 context: format!("{name}: normalisation statistics"),
                 expected: format!("{} channels", shape[0]),
                 got: format!("mean {} / std {}", mean.len(), std.len()),
+            });
+        }
+        if let Some(c) =
+            (0..shape[0]).find(|&c| !(mean[c].is_finite() && std[c].is_finite() && std[c] > 0.0))
+        {
+            return Err(Error::ShapeMismatch {
+                context: format!("{name}: normalisation statistics of channel {c}"),
+                expected: "a finite mean and a finite, positive std".into(),
+                got: format!("mean {} / std {}", mean[c], std[c]),
             });
         }
         Ok(ImageSet {
@@ -332,6 +346,28 @@ impl fmt::Debug for ImageSplits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
+}
+
+/// Every dimension of `shape` at least 1 (their product without overflow) and every value
+/// finite.
+fn check_values(name: &str, shape: [usize; 3], values: &[f32]) -> Result<()> {
+    let per_image = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+    if shape.contains(&0) || per_image.is_none() {
+        return Err(Error::ShapeMismatch {
+            context: format!("{name}: image shape"),
+            expected: "channels, height and width of at least 1 each".into(),
+            got: format!("{shape:?}"),
+        });
+    }
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        let per = per_image.unwrap_or(1);
+        return Err(Error::ShapeMismatch {
+            context: format!("{name}: value {} of image {}", i % per, i / per),
+            expected: "a finite number".into(),
+            got: values[i].to_string(),
+        });
+    }
+    Ok(())
 }
 
 fn check_layout(

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::files::default_dir;
 use super::files::{LOUD_ABOVE, sorted_entries};
 use super::sentences::{SentenceSet, SentenceSplits};
-use super::text_files::{column, parse_delimited, read_text};
+use super::text_files::{column, parse_delimited, read_utf8};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
@@ -51,7 +51,7 @@ impl Imdb {
     pub fn load(path: impl AsRef<Path>) -> Result<SentenceSplits> {
         let path = path.as_ref();
         if path.is_file() {
-            return Ok(Self::read_csv(path)?.split(0.5, 0));
+            return Self::read_csv(path)?.split(0.5, 0);
         }
         let root = [path.to_path_buf(), path.join("aclImdb")]
             .into_iter()
@@ -108,7 +108,7 @@ impl Imdb {
     /// sentiment is `positive`/`negative` (or `pos`/`neg`, `1`/`0`).
     pub fn read_csv(path: impl AsRef<Path>) -> Result<SentenceSet> {
         let path = path.as_ref();
-        let table = parse_delimited(path, &read_text(path)?, b',')?;
+        let table = parse_delimited(path, &read_utf8(path)?, b',')?;
         let text_col = column(&table.header, &["review", "text"]);
         let label_col = column(&table.header, &["sentiment", "label"]);
         let (Some(t), Some(l)) = (text_col, label_col) else {

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::decode::decode_many;
-use super::files::data_dir;
+use super::files::{confined, data_dir};
 use super::pairs::{PairSet, PairSplits};
 use crate::error::{Error, Result};
 
@@ -155,11 +155,12 @@ impl Karpathy {
                     format!("images[{i}] ({}): no sentence", img.filename),
                 ));
             }
-            let mut f = self.image_root.clone();
+            let mut names = Vec::with_capacity(2);
             if let Some(fp) = &img.filepath {
-                f.push(fp);
+                names.push(fp.as_str());
             }
-            f.push(&img.filename);
+            names.push(img.filename.as_str());
+            let f = confined(&self.image_root, &names, path, &format!("images[{i}]"))?;
             if !f.is_file() {
                 return Err(Error::data(
                     &f,

@@ -389,6 +389,15 @@ fn inflate_element(body: &[u8], little: bool) -> std::result::Result<Vec<u8>, Re
         return Ok(out);
     }
     let announced = read_u32(&out[4..8], little) as u64;
+    // Deflate yields at most 1,032 bytes per compressed byte: an inner tag that announces more
+    // is a lie, refused before inflating (so the file's variables together never inflate past
+    // 1,032 times its size).
+    if announced > (body.len() as u64).saturating_mul(1032) {
+        return Err(format!(
+            "compressed element's inner tag announces {announced} bytes, more than its {} compressed bytes can hold",
+            body.len()
+        ));
+    }
     (&mut decoder)
         .take(announced)
         .read_to_end(&mut out)

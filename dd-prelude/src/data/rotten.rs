@@ -6,12 +6,11 @@
 //! ACL 2004): 12,808 critics' snippets labelled `fresh` or `rotten`, plus 1,097 plot
 //! summaries, which are left out here.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::files::data_dir;
 use super::sentences::{SentenceSet, SentenceSplits};
-use super::text_files::{bytes_to_text, column, parse_delimited};
+use super::text_files::{column, parse_delimited, read_bounded, utf8_text};
 use crate::error::{Error, Result};
 
 /// The classes, by label: 0 = rotten (negative), 1 = fresh (positive).
@@ -55,7 +54,7 @@ impl RottenTomatoes {
     /// class as the test split, deterministic under `seed`.
     pub fn load(path: impl AsRef<Path>, test_fraction: f64, seed: u64) -> Result<SentenceSplits> {
         let set = Self::read(path)?;
-        let mut splits = set.split(test_fraction, seed);
+        let mut splits = set.split(test_fraction, seed)?;
         splits.train = splits.train.named("Rotten Tomatoes train");
         splits.test = splits.test.named("Rotten Tomatoes test");
         splits.val = splits.val.named("Rotten Tomatoes val");
@@ -69,15 +68,12 @@ impl RottenTomatoes {
         let raw =
             std::fs::read(path).map_err(|e| Error::data(path, format!("cannot read: {e}")))?;
         let bytes = if path.extension().is_some_and(|e| e == "bz2") {
-            let mut out = Vec::new();
-            bzip2::read::BzDecoder::new(&raw[..])
-                .read_to_end(&mut out)
-                .map_err(|e| Error::data(path, format!("not a valid bzip2 stream: {e}")))?;
-            out
+            // The corpus is about 1 MB; 256 MiB is far beyond any sentence set of this format.
+            read_bounded(bzip2::read::BzDecoder::new(&raw[..]), 256 << 20, path)?
         } else {
             raw
         };
-        let table = parse_delimited(path, &bytes_to_text(bytes), b',')?;
+        let table = parse_delimited(path, &utf8_text(path, bytes)?, b',')?;
         let (Some(cat), Some(txt)) = (
             column(&table.header, &["category"]),
             column(&table.header, &["text"]),

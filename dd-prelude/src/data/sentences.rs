@@ -189,18 +189,24 @@ impl SentenceSet {
     /// # use dd_prelude::*;
     /// let set = SentenceSet::new("t", (0..10).map(|i| i.to_string()).collect(),
     ///                            vec![0, 1, 0, 1, 0, 1, 0, 1, 0, 1], vec!["a".into(), "b".into()])?;
-    /// let splits = set.split(0.2, 0);
+    /// let splits = set.split(0.2, 0)?;
     /// assert_eq!((splits.train.len(), splits.test.len()), (8, 2));
     /// assert_eq!(splits.test.counts_per_class(), vec![1, 1]);
     /// # Ok::<(), Error>(())
     /// ```
-    pub fn split(&self, test_fraction: f64, seed: u64) -> SentenceSplits {
+    pub fn split(&self, test_fraction: f64, seed: u64) -> Result<SentenceSplits> {
+        crate::error::ensure(
+            (0.0..=1.0).contains(&test_fraction),
+            "SentenceSet::split",
+            "test_fraction",
+            || format!("must be in [0, 1], got {test_fraction}"),
+        )?;
         let (train, test) = sampling::split(&self.labels, self.num_classes(), test_fraction, seed);
-        SentenceSplits {
+        Ok(SentenceSplits {
             train: self.subset(&train).named(format!("{} train", self.name)),
             val: SentenceSet::empty(format!("{} val", self.name), self.classes.clone()),
             test: self.subset(&test).named(format!("{} test", self.name)),
-        }
+        })
     }
 
     /// One line: name, size, classes with their counts, mean length in words.

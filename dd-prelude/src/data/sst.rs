@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::files::default_dir;
 use super::sentences::{SentenceSet, SentenceSplits};
-use super::text_files::{column, first_file, parse_delimited, read_text};
+use super::text_files::{column, first_file, parse_delimited, read_utf8};
 use crate::error::{Error, Result};
 
 /// The SST-5 classes, by label 0-4.
@@ -88,7 +88,7 @@ impl Sst5 {
     /// Reads one SST-5 file in any of the forms listed on [`Sst5`].
     pub fn read(path: impl AsRef<Path>) -> Result<SentenceSet> {
         let path = path.as_ref();
-        let text = read_text(path)?;
+        let text = read_utf8(path)?;
         let pairs = if path.extension().is_some_and(|e| e == "jsonl") {
             read_jsonl(path, &text)?
         } else {

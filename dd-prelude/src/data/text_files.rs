@@ -1,6 +1,8 @@
-//! Helpers shared by the text readers: reading text with a Latin-1 fallback, CSV/TSV with a
-//! header, and header look-up.
+//! Helpers shared by the text readers: reading strict UTF-8 text (or with a Latin-1 fallback
+//! where a corpus is known to hold Latin-1), bounded decompression, CSV/TSV with a header, and
+//! header look-up.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
@@ -17,6 +19,52 @@ pub(crate) fn bytes_to_text(bytes: Vec<u8>) -> String {
         Ok(s) => s.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(s),
         Err(e) => e.into_bytes().iter().map(|&b| b as char).collect(),
     }
+}
+
+/// The file as UTF-8 text (a leading byte-order mark dropped); bytes that are not UTF-8 are an
+/// error naming the line, not a silent Latin-1 reading.
+pub(crate) fn read_utf8(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::data(path, format!("cannot read: {e}")))?;
+    utf8_text(path, bytes)
+}
+
+/// `bytes` (read from `path`) as UTF-8 text, or an error naming the first bad line.
+pub(crate) fn utf8_text(path: &Path, bytes: Vec<u8>) -> Result<String> {
+    match String::from_utf8(bytes) {
+        Ok(s) => Ok(s.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(s)),
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let bytes = e.into_bytes();
+            let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+            Err(Error::data(
+                path,
+                format!(
+                    "line {line} (byte {at}): not UTF-8 text (byte 0x{:02x}); convert the file to UTF-8 (e.g. `iconv -f latin1 -t utf-8`)",
+                    bytes[at]
+                ),
+            ))
+        }
+    }
+}
+
+/// Everything `reader` (a decompressor over `path`) yields, refused past `limit` bytes: a
+/// small compressed file cannot inflate into the whole memory.
+pub(crate) fn read_bounded(reader: impl Read, limit: u64, path: &Path) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    reader
+        .take(limit + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::data(path, format!("not a valid compressed stream: {e}")))?;
+    if out.len() as u64 > limit {
+        return Err(Error::data(
+            path,
+            format!(
+                "inflates to more than {} bytes, more than any data set this reader takes",
+                crate::progress::thousands(limit as usize)
+            ),
+        ));
+    }
+    Ok(out)
 }
 
 /// A delimited file with a header: the header names and the records, each with its line.

@@ -88,9 +88,12 @@ impl CafeConfig {
     pub fn check(&self) -> Result<()> {
         const M: &str = "CafeConfig";
         check_settings(M, self.ipc, &self.common)?;
-        ensure(self.lr_net > 0.0, M, "lr_net", || {
-            format!("must be positive, got {}", self.lr_net)
-        })?;
+        ensure(
+            self.lr_net > 0.0 && self.lr_net.is_finite(),
+            M,
+            "lr_net",
+            || format!("must be positive and finite, got {}", self.lr_net),
+        )?;
         ensure(self.batch_real >= 1, M, "batch_real", || {
             "must be at least 1".into()
         })?;
@@ -101,14 +104,19 @@ impl CafeConfig {
             "needs at least the embedding's weight".into()
         })?;
         ensure(
-            self.layer_weights.iter().all(|w| *w >= 0.0),
+            self.layer_weights
+                .iter()
+                .all(|w| *w >= 0.0 && w.is_finite()),
             M,
             "layer_weights",
-            || "must be >= 0".into(),
+            || "must be >= 0 and finite".into(),
         )?;
-        ensure(self.inner_weight >= 0.0, M, "inner_weight", || {
-            format!("must be >= 0, got {}", self.inner_weight)
-        })?;
+        ensure(
+            self.inner_weight >= 0.0 && self.inner_weight.is_finite(),
+            M,
+            "inner_weight",
+            || format!("must be >= 0 and finite, got {}", self.inner_weight),
+        )?;
         loops(M, self.ipc, self.outer_loop, self.inner_loop)?;
         if let Some(a) = &self.augment {
             a.check()?;

@@ -67,9 +67,12 @@ impl DcConfig {
     pub fn check(&self) -> Result<()> {
         const M: &str = "DcConfig";
         check_settings(M, self.ipc, &self.common)?;
-        ensure(self.lr_net > 0.0, M, "lr_net", || {
-            format!("must be positive, got {}", self.lr_net)
-        })?;
+        ensure(
+            self.lr_net > 0.0 && self.lr_net.is_finite(),
+            M,
+            "lr_net",
+            || format!("must be positive and finite, got {}", self.lr_net),
+        )?;
         ensure(self.batch_real >= 1, M, "batch_real", || {
             "must be at least 1".into()
         })?;

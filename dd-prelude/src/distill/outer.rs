@@ -651,6 +651,11 @@ pub fn run<M: Method + 'static>(
     device: &Device,
 ) -> Result<Box<dyn DistillRun>> {
     check_settings(method.name(), ipc, settings)?;
+    crate::error::ensure_fits(
+        method.name(),
+        "ipc",
+        &[ipc, data.num_classes(), data.image_shape().iter().product()],
+    )?;
     let common = settings.clone();
     let real = RealPool::new(data, device)?;
     let mut syn = SynState::init(&real, ipc, common.init, common.momentum, common.seed);

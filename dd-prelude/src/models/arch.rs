@@ -10,7 +10,7 @@ use super::{
     NormKind, PoolKind, ResNet, ResNetConfig, Vgg, VggConfig,
 };
 use crate::data::{Examples, image_shape};
-use crate::error::{Error, Result, ensure};
+use crate::error::{Error, Result};
 
 /// An architecture by name, sized for a data set at build time: what the cross-architecture
 /// evaluation and the selectors that train their own network take.
@@ -125,22 +125,16 @@ impl Arch {
         let k = data.num_classes();
         match *self {
             Arch::ConvNet {
-                width, depth, pool, ..
-            } => {
-                ensure(width > 0, "Arch", "width", || "must be at least 1".into())?;
-                ensure(depth > 0, "Arch", "depth", || "must be at least 1".into())?;
-                // every block halves the image when it pools
-                let least = if pool == PoolKind::None {
-                    1
-                } else {
-                    1usize << depth.min(30)
-                };
-                ensure(h >= least && w >= least, "Arch", "image_size", || {
-                    format!(
-                        "{h}x{w} is too small for a depth-{depth} ConvNet with pooling (at least {least}x{least})"
-                    )
-                })
-            }
+                width,
+                depth,
+                norm,
+                pool,
+            } => ConvNetConfig::new(k, c, [h, w])
+                .with_width(width)
+                .with_depth(depth)
+                .with_norm(norm)
+                .with_pool(pool)
+                .check(),
             Arch::Mlp => MlpConfig::new(k, c, [h, w]).check(),
             Arch::LeNet => LeNetConfig::new(k, c, [h, w]).check(),
             Arch::AlexNet => AlexNetConfig::new(k, c, [h, w]).check(),

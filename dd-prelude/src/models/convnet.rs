@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Classifier;
 use crate::data::{Examples, image_shape};
+use crate::error::{Result, ensure, ensure_fits};
 
 /// Normalisation after each convolution of a [`ConvNet`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,8 +96,71 @@ impl ConvNetConfig {
         s
     }
 
+    /// Checks every field: at least one class, channel, width and block; images large enough
+    /// for the blocks' pooling; weights and one image's activations that fit in memory.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// assert!(ConvNetConfig::new(10, 1, [28, 28]).check().is_ok());
+    /// assert!(ConvNetConfig::new(10, 1, [4, 4]).check().is_err()); // depth 3 pools to nothing
+    /// assert!(ConvNetConfig::new(10, 1, [1 << 30, 1 << 30]).check().is_err());
+    /// ```
+    pub fn check(&self) -> Result<()> {
+        const M: &str = "ConvNetConfig";
+        for (ok, field) in [
+            (self.num_classes >= 1, "num_classes"),
+            (self.channels >= 1, "channels"),
+            (self.width >= 1, "width"),
+            (self.depth >= 1, "depth"),
+        ] {
+            ensure(ok, M, field, || "must be at least 1".into())?;
+        }
+        let [h, w] = self.image_size;
+        let least = if self.pool == PoolKind::None {
+            1
+        } else {
+            1usize << self.depth.min(62)
+        };
+        ensure(
+            self.depth <= 16 && h >= least && w >= least,
+            M,
+            "image_size",
+            || {
+                format!(
+                    "{h}x{w} is too small for {} blocks that each halve it (at least {least}x{least})",
+                    self.depth
+                )
+            },
+        )?;
+        ensure_fits(M, "image_size", &[self.width.max(self.channels), h, w])?;
+        let [oh, ow] = self.out_size();
+        ensure_fits(M, "image_size", &[self.width, oh, ow, self.num_classes])?;
+        ensure_fits(M, "width", &[self.width, self.width, 9, self.depth])
+    }
+
+    /// [`ConvNetConfig::init`] after [`ConvNetConfig::check`]: an error instead of a panic (or
+    /// an allocation that aborts) for a config that cannot be built.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// assert!(ConvNetConfig::new(10, 1, [2, 2]).try_init(&device()).is_err());
+    /// ```
+    pub fn try_init(&self, device: &Device) -> Result<ConvNet> {
+        self.check()?;
+        Ok(self.init(device))
+    }
+
     /// Builds the network with fresh random weights on `device`.
+    ///
+    /// # Panics
+    /// When [`ConvNetConfig::check`] refuses the config ([`ConvNetConfig::try_init`] returns
+    /// the error instead).
     pub fn init(&self, device: &Device) -> ConvNet {
+        if let Err(e) = self.check() {
+            panic!("{e}");
+        }
         let blocks = (0..self.depth)
             .map(|i| {
                 let cin = if i == 0 { self.channels } else { self.width };

@@ -10,7 +10,7 @@ use super::{
     selection_groups,
 };
 use crate::data::Examples;
-use crate::error::{Result, ensure};
+use crate::error::{Error, Result, ensure};
 use crate::models::Classifier;
 use crate::progress::Progress;
 
@@ -86,18 +86,60 @@ pub struct ClassPrototypes {
 
 /// K-Means on `points` (`n x dim` row-major): k-means++ seeding (Arthur & Vassilvitskii 2007)
 /// under `seed`, then Lloyd iterations until no assignment changes or `max_iters`. Distances
-/// are computed as tensors on `device`. `k` is capped at `n`.
+/// are computed as tensors on `device`. `k` is capped at `n`. Refused with a named error: no
+/// point, `dim` 0, a length that is not a multiple of `dim`, `k` 0, and a value that is not
+/// finite.
 ///
 /// # Example
 /// ```
 /// use dd_prelude::*;
 /// let pts = [0.0, 0.0, 0.0, 1.0, 10.0, 10.0, 10.0, 11.0];
-/// let fit = kmeans(&pts, 2, 2, 50, 0, &device());
+/// let fit = kmeans(&pts, 2, 2, 50, 0, &device())?;
 /// assert_eq!(fit.assignments[0], fit.assignments[1]);
 /// assert_ne!(fit.assignments[0], fit.assignments[2]);
 /// assert!((fit.inertia - 1.0).abs() < 1e-4);
+/// assert!(kmeans(&pts, 3, 2, 50, 0, &device()).is_err());
+/// assert!(kmeans(&[f32::NAN, 0.0], 2, 1, 50, 0, &device()).is_err());
+/// # Ok::<(), Error>(())
 /// ```
 pub fn kmeans(
+    points: &[f32],
+    dim: usize,
+    k: usize,
+    max_iters: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<KMeansFit> {
+    const M: &str = "kmeans";
+    ensure(dim >= 1, M, "dim", || "must be at least 1".into())?;
+    ensure(
+        !points.is_empty() && points.len().is_multiple_of(dim),
+        M,
+        "points",
+        || {
+            format!(
+                "{} values are not a positive number of {dim}-dimensional points",
+                points.len()
+            )
+        },
+    )?;
+    ensure(k >= 1, M, "k", || "must be at least 1".into())?;
+    if let Some(i) = points.iter().position(|v| !v.is_finite()) {
+        return Err(Error::config(
+            M,
+            "points",
+            format!(
+                "coordinate {} of point {} is {}",
+                i % dim,
+                i / dim,
+                points[i]
+            ),
+        ));
+    }
+    Ok(kmeans_checked(points, dim, k, max_iters, seed, device))
+}
+
+fn kmeans_checked(
     points: &[f32],
     dim: usize,
     k: usize,
@@ -260,7 +302,7 @@ impl KMeansConfig {
                 self.max_iters,
                 group_seed(self.seed, g),
                 device,
-            );
+            )?;
             let (chosen, distances) = nearest_distinct(&points, vectors.dim, &fit, device);
             let chosen: Vec<usize> = chosen.into_iter().map(|i| members[i]).collect();
             progress.tick(1, || {

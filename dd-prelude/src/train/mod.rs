@@ -109,10 +109,13 @@ impl FitConfig {
         ensure((0.0..1.0).contains(&self.momentum), M, "momentum", || {
             format!("must be in [0, 1), got {}", self.momentum)
         })?;
-        ensure(self.weight_decay >= 0.0, M, "weight_decay", || {
-            format!("must be >= 0, got {}", self.weight_decay)
-        })?;
-        Ok(())
+        ensure(
+            self.weight_decay >= 0.0 && self.weight_decay.is_finite(),
+            M,
+            "weight_decay",
+            || format!("must be >= 0 and finite, got {}", self.weight_decay),
+        )?;
+        self.augment.check()
     }
 
     /// The learning rate of `epoch` (0-based) under the schedule.

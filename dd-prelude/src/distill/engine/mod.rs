@@ -649,9 +649,7 @@ impl MetaArch {
                 )
             },
         )?;
-        crate::error::ensure(config.depth >= 1 && config.width >= 1, M, "depth", || {
-            "depth and width must be at least 1".into()
-        })?;
+        config.check()?;
         let mut layers: Vec<Arc<dyn MetaLayer>> = Vec::new();
         let [mut h, mut w] = config.image_size;
         for d in 0..config.depth {
