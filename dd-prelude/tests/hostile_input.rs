@@ -123,7 +123,10 @@ fn compressed_files_inflate_no_further_than_their_header_says() {
     let path = dir.join("bomb-idx1-ubyte.gz");
     gzip(&bytes, &path);
     assert!(std::fs::metadata(&path).unwrap().len() < 200_000);
-    refused(read_idx(&path), &["bomb-idx1-ubyte.gz", "inflates past the 1008 bytes"]);
+    refused(
+        read_idx(&path),
+        &["bomb-idx1-ubyte.gz", "inflates past the 1008 bytes"],
+    );
     // A header that claims more than the file could ever inflate to is refused at once.
     let mut bytes = vec![0u8, 0, 8, 3];
     for d in [1u32 << 31, 28, 28] {

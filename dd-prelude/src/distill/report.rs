@@ -85,7 +85,16 @@ impl fmt::Display for DistillOutcome {
             self.report.preset,
             crate::format_secs(self.synthetic.seconds),
             crate::format_secs(self.report.seconds)
-        )
+        )?;
+        match &self.hard_labels {
+            Some(h) => write!(
+                f,
+                "; with hard labels {:.2}% ± {:.2}",
+                h.mean_pct(),
+                h.std_pct()
+            ),
+            None => Ok(()),
+        }
     }
 }
 

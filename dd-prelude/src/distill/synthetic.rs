@@ -410,6 +410,14 @@ impl SyntheticSet {
             Ok(_) => Some(read_f32(&st, "soft_labels", &tensors_path)?),
             Err(_) => None,
         };
+        if let Some(lr) = set.lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
+            return Err(Error::data(
+                &tensors_path,
+                format!(
+                    "learned step size `lr` is {lr}; a set is scored with a positive, finite one"
+                ),
+            ));
+        }
         set.to_image_set()?;
         if set.soft_labels.is_some() {
             set.to_soft_set()
