@@ -226,3 +226,45 @@ impl Distiller for DmConfig {
         run(method, self.ipc, &self.common, data, device)
     }
 }
+
+impl DmConfig {
+    /// Starts DM on `data` with the random networks of any architecture of the engine in place
+    /// of the ConvNet ([`Distiller::start`] is this with [`MetaArch::convnet`]); `arch_name` is
+    /// recorded in the run's config. Embedded sentences are distilled this way as one-channel
+    /// images `[1, words, dims]`, without augmentation (`dd_prelude::text`).
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// use dd_prelude::distill::DmConfig;
+    /// use dd_prelude::distill::engine::MetaArch;
+    /// let dev = device();
+    /// let data = ImageSet::from_pixels("t", [1, 2, 2], (0..16).map(|i| (i % 3) as f32).collect(),
+    ///                                  vec![0, 1, 0, 1], vec!["a".into(), "b".into()])?;
+    /// let dm = DmConfig::new(1).with_augment(None).with_batch_real(2).with_progress(false);
+    /// let mut run = dm.start_with_arch(MetaArch::mlp([1, 2, 2], &[3], 2), "MLP", &data, &dev)?;
+    /// assert_eq!(run.steps(2)?.synthetic().config["arch"], "MLP");
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn start_with_arch(
+        &self,
+        arch: MetaArch,
+        arch_name: &str,
+        data: &ImageSet,
+        device: &Device,
+    ) -> Result<Box<dyn DistillRun>> {
+        self.check()?;
+        let mut config = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = config.as_object_mut() {
+            o.insert("arch".into(), arch_name.into());
+        }
+        let method = DmMethod {
+            arch,
+            lr_images: self.common.lr_images,
+            batch_real: self.batch_real,
+            augment: self.augment.clone(),
+            config,
+        };
+        run(method, self.ipc, &self.common, data, device)
+    }
+}

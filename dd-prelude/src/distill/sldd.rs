@@ -264,6 +264,42 @@ impl SlddConfig {
         device: &Device,
     ) -> Result<EvalReport> {
         self.check()?;
+        let arch = MetaArch::convnet(&self.convnet(&set.to_image_set()?))?;
+        let name = format!("ConvNet-{}x{}", self.common.width, self.common.depth);
+        self.evaluate_with(&arch, &name, set, models, device, |theta| {
+            Ok(accuracy(&arch.to_convnet(theta, device)?, test, device))
+        })
+    }
+
+    /// Scores `set` on any architecture of the engine, the way [`SlddConfig::evaluate`] does
+    /// on the ConvNet: `models` fresh networks of `arch` (seeded apart from distillation) take
+    /// the `steps * epochs` unrolled steps on the set with its soft labels and learned step
+    /// size, and `score` gives the test accuracy of each trained network's parameters. The
+    /// text modality scores its sentences this way (`dd_prelude::text`).
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// use dd_prelude::distill::{SlddConfig, SyntheticSet};
+    /// use dd_prelude::distill::engine::MetaArch;
+    /// let dev = device();
+    /// let set = SyntheticSet::new("SLDD", "t", [1, 2, 2], vec![0.1; 8], vec![0, 1],
+    ///                             vec!["a".into(), "b".into()], vec![0.0], vec![1.0])?;
+    /// let arch = MetaArch::mlp([1, 2, 2], &[3], 2);
+    /// let report = SlddConfig::new(1).evaluate_with(&arch, "MLP", &set, 2, &dev, |_| Ok(0.5))?;
+    /// assert_eq!(report.accuracies, vec![0.5, 0.5]);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn evaluate_with(
+        &self,
+        arch: &MetaArch,
+        arch_name: &str,
+        set: &SyntheticSet,
+        models: usize,
+        device: &Device,
+        mut score: impl FnMut(&Params) -> Result<f64>,
+    ) -> Result<EvalReport> {
+        self.check()?;
         const M: &str = "SlddConfig::evaluate";
         ensure(models >= 1, M, "models", || "must be at least 1".into())?;
         let classes = set.classes.len();
@@ -288,7 +324,6 @@ impl SlddConfig {
         )?;
         let started = std::time::Instant::now();
         let images = set.to_image_set()?;
-        let arch = MetaArch::convnet(&self.convnet(&images))?;
         let x = images.tensor(device);
         let t = match &set.soft_labels {
             Some(soft) => {
@@ -303,7 +338,7 @@ impl SlddConfig {
             device.seed(mix(self.common.seed ^ EVAL_STREAM, i as u64));
             let theta0 = arch.init(device);
             let theta = unroll(
-                &arch,
+                arch,
                 &theta0,
                 x.clone(),
                 t.clone(),
@@ -311,12 +346,11 @@ impl SlddConfig {
                 self.steps,
                 self.epochs,
             );
-            let net = arch.to_convnet(&theta, device)?;
-            accuracies.push(accuracy(&net, test, device));
+            accuracies.push(score(&theta)?);
         }
         Ok(EvalReport::from_accuracies(
             format!("{} ({} per class)", set.method, self.ipc),
-            format!("ConvNet-{}x{}", self.common.width, self.common.depth),
+            arch_name.to_string(),
             format!(
                 "SLDD {} steps x {} epochs, lr {:.4}",
                 self.steps,
@@ -327,6 +361,41 @@ impl SlddConfig {
             accuracies,
             started.elapsed().as_secs_f64(),
         ))
+    }
+
+    /// Starts SLDD on `data` with any architecture of the engine in place of the ConvNet
+    /// ([`Distiller::start`] is this with [`MetaArch::convnet`]); `arch_name` is recorded in
+    /// the run's config (and so in its checkpoints and saved sets). Embedded sentences are
+    /// distilled this way as one-channel images `[1, words, dims]` (`dd_prelude::text`).
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// use dd_prelude::distill::SlddConfig;
+    /// use dd_prelude::distill::engine::MetaArch;
+    /// let dev = device();
+    /// let data = ImageSet::from_pixels("t", [1, 2, 2], (0..16).map(|i| (i % 3) as f32).collect(),
+    ///                                  vec![0, 1, 0, 1], vec!["a".into(), "b".into()])?;
+    /// let sldd = SlddConfig::new(1).with_batch_real(2).with_nets(1).with_progress(false);
+    /// let mut run = sldd.start_with_arch(MetaArch::mlp([1, 2, 2], &[3], 2), "MLP", &data, &dev)?;
+    /// let set = run.steps(2)?.synthetic();
+    /// assert_eq!(set.config["arch"], "MLP");
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn start_with_arch(
+        &self,
+        arch: MetaArch,
+        arch_name: &str,
+        data: &ImageSet,
+        device: &Device,
+    ) -> Result<Box<dyn DistillRun>> {
+        self.check()?;
+        let method = SlddMethod {
+            arch,
+            arch_name: Some(arch_name.to_string()),
+            config: self.clone(),
+        };
+        run(method, self.ipc, &self.common, data, device)
     }
 }
 
@@ -527,6 +596,8 @@ fn unroll(
 /// The SLDD method in the shared loop.
 struct SlddMethod {
     arch: MetaArch,
+    /// The architecture's name, recorded in the config when it is not the ConvNet.
+    arch_name: Option<String>,
     config: SlddConfig,
 }
 
@@ -536,7 +607,11 @@ impl Method for SlddMethod {
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or_default()
+        let mut v = serde_json::to_value(&self.config).unwrap_or_default();
+        if let (Some(name), Some(o)) = (&self.arch_name, v.as_object_mut()) {
+            o.insert("arch".into(), name.clone().into());
+        }
+        v
     }
 
     fn lr_images(&self, _it: usize) -> f64 {
@@ -638,6 +713,7 @@ impl Distiller for SlddConfig {
         self.check()?;
         let method = SlddMethod {
             arch: MetaArch::convnet(&self.convnet(data))?,
+            arch_name: None,
             config: self.clone(),
         };
         // The images step with Adam (set in init_state); the momentum here is unused.

@@ -968,6 +968,29 @@ impl MetaArch {
         Ok(cfg.init(device).map(&mut Put::new(params)))
     }
 
+    /// Any Burn module whose float parameters follow this arch's layout (in declaration
+    /// order), holding `params` (off the autodiff graph): how an arch of [`MetaArch::new`]
+    /// hands a trained network to `fit` and `accuracy` (the text CNN of `dd_prelude::text`).
+    ///
+    /// # Errors
+    /// [`Error::ShapeMismatch`] when the module's parameters are not this arch's.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// use dd_prelude::distill::engine::MetaArch;
+    /// let cfg = ConvNetConfig::new(3, 1, [8, 8]).with_width(4).with_depth(1);
+    /// let arch = MetaArch::convnet(&cfg)?;
+    /// let p = arch.init(&device());
+    /// let net = arch.load_into(cfg.init(&device()), &p)?;
+    /// assert_eq!(arch.params_from(&net)?.flat().into_data(), p.flat().into_data());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn load_into<M: Module>(&self, module: M, params: &Params) -> Result<M> {
+        self.params_from(&module)?;
+        Ok(module.map(&mut Put::new(params)))
+    }
+
     /// Forward pass: logits `[n, classes]` and the tape for [`MetaArch::backward`].
     ///
     /// # Example
