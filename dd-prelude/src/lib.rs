@@ -39,6 +39,7 @@ mod progress;
 mod scale;
 pub mod select;
 pub mod show;
+pub mod text;
 pub mod train;
 
 /// Re-exported so notebooks can build tables with `polars::df!` without their own `:dep`.

@@ -23,7 +23,8 @@ pub use crate::data::{
 pub use crate::models::{
     AlexNet, AlexNetConfig, AnyNet, Arch, Classifier, ConvNet, ConvNetConfig, DualEncoder,
     DualEncoderConfig, ImageClassifier, LeNet, LeNetConfig, Mlp, MlpConfig, NormKind, PoolKind,
-    ResNet, ResNetConfig, TextConvNet, TextConvNetConfig, Vgg, VggConfig,
+    ResNet, ResNetConfig, TextAttention, TextAttentionConfig, TextConvNet, TextConvNetConfig, Vgg,
+    VggConfig,
 };
 
 // --- train and eval ---
@@ -54,6 +55,12 @@ pub use crate::distill::{
     Accuracy, Cafe, CafeConfig, Dc, DcConfig, DiffAugConfig, DistillOutcome, DistillPlan,
     DistillRun, Distiller, Dm, DmConfig, Dsa, DsaConfig, Init, Sldd, SlddConfig, SyntheticSet,
     comparison_table, distill_and_evaluate, full_data, published, random_real,
+};
+
+// --- text distillation ---
+pub use crate::text::{
+    EmbedConfig, KnnConfig, Oov, TextDmConfig, TextOutcome, TextPlan, TextSlddConfig, TextSplits,
+    Vocab, decode_sentences, sentence_heatmap, text_table,
 };
 
 // --- show ---

@@ -13,6 +13,7 @@ mod mlp;
 mod norm;
 mod resnet;
 mod text;
+mod text_attention;
 mod vgg;
 
 pub use alexnet::{AlexNet, AlexNetConfig};
@@ -24,6 +25,7 @@ pub use mlp::{Mlp, MlpConfig};
 pub use norm::Norm2d;
 pub use resnet::{BasicBlock, ResNet, ResNetConfig, Shortcut};
 pub use text::{TextConvNet, TextConvNetConfig};
+pub use text_attention::{TextAttention, TextAttentionConfig};
 pub use vgg::{Vgg, VggConfig, VggLayer};
 
 use burn::module::Module;

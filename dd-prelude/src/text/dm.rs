@@ -1,0 +1,71 @@
+//! Distribution matching on embedded sentences: the crate's DM ([`DmConfig`]) with the random
+//! networks of a [`TextConvNet`](crate::models::TextConvNet) ([`text_arch`]) and no
+//! augmentation: per class, the mean embedding of real and synthetic sentences under a freshly
+//! drawn network each iteration. First order (no unrolled steps), the baseline beside SLDD.
+
+use burn::config::Config;
+use burn::tensor::Device;
+
+use super::arch::text_arch;
+use super::sldd::{arch_name, net_for, sentences_as_images};
+use crate::data::EmbeddedSentences;
+use crate::distill::{DistillRun, DmConfig, SyntheticSet};
+use crate::error::Result;
+use crate::models::TextConvNetConfig;
+
+/// DM on embedded sentences; `dm.ipc` is sentences per class.
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// use dd_prelude::distill::DmConfig;
+/// use dd_prelude::text::TextDmConfig;
+/// let dev = device();
+/// let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+/// let set = SentenceSet::new("s", vec!["good good".into(), "bad".into(), "good".into(), "bad bad".into()],
+///                            vec![1, 0, 1, 0], vec!["neg".into(), "pos".into()])?;
+/// let emb = wv.embed_set(&set, 3);
+/// let cfg = TextDmConfig::new(DmConfig::new(1).with_iterations(3).with_batch_real(2).with_progress(false))
+///     .with_kernels(vec![1, 2]).with_filters(3);
+/// let syn = cfg.distill(&emb, &dev)?;
+/// assert_eq!((syn.len(), syn.method.as_str()), (2, "DM"));
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Config, Debug)]
+pub struct TextDmConfig {
+    /// DM itself (sentences per class, iterations, learning rate, real batch, seed); its
+    /// `augment` is ignored (no augmentation of sentences).
+    pub dm: DmConfig,
+    /// Kernel heights of the text CNN, in words.
+    #[config(default = "vec![3, 4, 5]")]
+    pub kernels: Vec<usize>,
+    /// Filters per kernel height.
+    #[config(default = 100)]
+    pub filters: usize,
+}
+
+impl TextDmConfig {
+    /// The text CNN for `data`.
+    pub fn net(&self, data: &EmbeddedSentences) -> Result<TextConvNetConfig> {
+        net_for(data, &self.kernels, self.filters)
+    }
+
+    /// Starts (or resumes from the checkpoint) a run on `train`.
+    pub fn start(&self, train: &EmbeddedSentences, device: &Device) -> Result<Box<dyn DistillRun>> {
+        let net = self.net(train)?;
+        let dm = self.dm.clone().with_augment(None);
+        dm.start_with_arch(
+            text_arch(&net)?,
+            &arch_name(&net),
+            &sentences_as_images(train)?,
+            device,
+        )
+    }
+
+    /// Runs the iterations left (all of them on a fresh start) and returns the set.
+    pub fn distill(&self, train: &EmbeddedSentences, device: &Device) -> Result<SyntheticSet> {
+        let mut run = self.start(train, device)?;
+        let left = self.dm.common.iterations.saturating_sub(run.iterations());
+        Ok(run.steps(left)?.synthetic())
+    }
+}
