@@ -60,7 +60,7 @@ pub use crate::distill::{
 // --- text distillation ---
 pub use crate::text::{
     EmbedConfig, KnnConfig, Oov, TextDmConfig, TextOutcome, TextPlan, TextSlddConfig, TextSplits,
-    Vocab, decode_sentences, sentence_heatmap, text_table,
+    Vocab, best_of, decode_sentences, sentence_heatmap, text_table, text_verdict,
 };
 
 // --- show ---

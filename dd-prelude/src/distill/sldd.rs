@@ -45,8 +45,9 @@
 //! - **No learning-rate decay** (the code halves Adam's rate every 40 of 400 epochs): runs here
 //!   are a few hundred to a few thousand iterations; `iterations` defaults to 2,000 instead of
 //!   the code's 400 epochs of 59 batches (about 23,600).
-//! - No random label initialisations (`--random_init_labels`), no text data (the crate's text
-//!   modality has its own distillers), no fixed known initialisation.
+//! - No random label initialisations (`--random_init_labels`), no fixed known initialisation.
+//!   Text is distilled by this same method on embedded sentences with the text CNN
+//!   ([`SlddConfig::start_with_arch`], `dd_prelude::text::TextSlddConfig`).
 
 use burn::config::Config;
 use burn::tensor::activation::{softmax, softplus};

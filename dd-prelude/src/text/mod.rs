@@ -42,7 +42,7 @@ mod vocab;
 pub use arch::{TextConvLayer, text_arch, text_convnet};
 pub use dm::TextDmConfig;
 pub use knn::{KnnConfig, knn_accuracy};
-pub use plan::{TextOutcome, TextPlan, TextSplits, text_table, verdict};
+pub use plan::{TextOutcome, TextPlan, TextSplits, best_of, text_table, text_verdict};
 pub use show::{decode_sentences, nearest_words, sentence_heatmap};
 pub use sldd::{TextSlddConfig, sentences_as_images, sentences_of};
 pub use vocab::{EmbedConfig, Oov, PAD, UNK, Vocab};

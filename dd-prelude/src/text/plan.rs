@@ -465,13 +465,20 @@ fn as_synthetic(method: &str, set: &EmbeddedSentences) -> Result<SyntheticSet> {
 impl fmt::Display for TextPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = |n| self.preset(n);
+        let cap = |n: usize| {
+            if n == usize::MAX {
+                "all".to_string()
+            } else {
+                format!("up to {n}")
+            }
+        };
         write!(
             f,
-            "text distillation at DD_SCALE={}: {} words per sentence, up to {} train / {} test sentences, sets of {:?} sentences, TextConvNet kernels {:?} x {} filters, scored by {} fresh networks (SGD lr {}, {} epochs on a small set, {} on the full set), SLDD {} iterations x {} networks, DM {} iterations, real batch {} per class, k-NN {} draws",
+            "text distillation at DD_SCALE={}: {} words per sentence, {} train / {} test sentences, sets of {:?} sentences, TextConvNet kernels {:?} x {} filters, scored by {} fresh networks (SGD lr {}, {} epochs on a small set, {} on the full set), SLDD {} iterations x {} networks, DM {} iterations, real batch {} per class, k-NN {} draws",
             self.scale,
             self.max_len,
-            self.train_sentences,
-            self.test_sentences,
+            cap(self.train_sentences),
+            cap(self.test_sentences),
             self.sizes,
             self.kernels,
             self.filters,
@@ -554,6 +561,57 @@ impl TextOutcome {
             synthetic,
         }
     }
+}
+
+impl TextOutcome {
+    /// The set's first `count` sentences as heat maps ([`super::sentence_heatmap`]).
+    ///
+    /// # Errors
+    /// When the outcome keeps no set (full data, k-NN).
+    pub fn heatmap(&self, count: usize) -> Result<crate::show::Png> {
+        super::sentence_heatmap(&super::sentences_of(self.set()?)?, count)
+    }
+
+    /// The set's sentences decoded to their nearest words among `vectors`
+    /// ([`super::decode_sentences`]).
+    pub fn decoded(&self, vectors: &WordVectors) -> Result<Table> {
+        super::decode_sentences(self.set()?, vectors)
+    }
+
+    /// The set's soft labels, `per_class` sentences of each class
+    /// ([`SyntheticSet::soft_label_table`]).
+    pub fn soft_labels(&self, per_class: usize) -> Result<Table> {
+        self.set()?.soft_label_table(per_class)
+    }
+
+    fn set(&self) -> Result<&SyntheticSet> {
+        self.synthetic.as_ref().ok_or_else(|| {
+            Error::config(
+                "TextOutcome",
+                "synthetic",
+                format!("{} keeps no set of sentences to show", self.method),
+            )
+        })
+    }
+}
+
+/// The outcome of `sentences` sentences with the highest mean accuracy among `outcomes` (the
+/// best coreset of a sweep of selectors), its method prefixed with `Best coreset: `.
+///
+/// # Example
+/// ```
+/// use dd_prelude::text::best_of;
+/// assert!(best_of(&[], 10).is_none());
+/// ```
+pub fn best_of(outcomes: &[TextOutcome], sentences: usize) -> Option<TextOutcome> {
+    outcomes
+        .iter()
+        .filter(|o| o.sentences == sentences)
+        .max_by(|a, b| a.report.mean.total_cmp(&b.report.mean))
+        .map(|o| TextOutcome {
+            method: format!("Best coreset: {}", o.method),
+            ..o.clone()
+        })
 }
 
 impl fmt::Display for TextOutcome {
@@ -645,10 +703,10 @@ pub fn text_table(title: &str, outcomes: &[TextOutcome]) -> Result<Table> {
 ///
 /// # Example
 /// ```
-/// use dd_prelude::text::verdict;
-/// assert_eq!(verdict(&[], 10), None);
+/// use dd_prelude::text::text_verdict;
+/// assert_eq!(text_verdict(&[], 10), None);
 /// ```
-pub fn verdict(outcomes: &[TextOutcome], size: usize) -> Option<String> {
+pub fn text_verdict(outcomes: &[TextOutcome], size: usize) -> Option<String> {
     let find = |m: &str, sldd_scoring: bool| {
         outcomes.iter().find(|o| {
             o.method == m && o.sentences == size && o.protocol.starts_with("SLDD's") == sldd_scoring
