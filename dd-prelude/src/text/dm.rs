@@ -6,8 +6,7 @@
 use burn::config::Config;
 use burn::tensor::Device;
 
-use super::arch::text_arch;
-use super::sldd::{arch_name, net_for, sentences_as_images};
+use super::sldd::{net_for, run_to, text_inputs};
 use crate::data::EmbeddedSentences;
 use crate::distill::{DistillRun, DmConfig, SyntheticSet};
 use crate::error::Result;
@@ -50,22 +49,24 @@ impl TextDmConfig {
         net_for(data, &self.kernels, self.filters)
     }
 
-    /// Starts (or resumes from the checkpoint) a run on `train`.
+    /// Starts (or resumes from the checkpoint) a run on `train`, without augmentation.
     pub fn start(&self, train: &EmbeddedSentences, device: &Device) -> Result<Box<dyn DistillRun>> {
-        let net = self.net(train)?;
+        let (arch, name, images) = text_inputs(train, &self.kernels, self.filters)?;
         let dm = self.dm.clone().with_augment(None);
-        dm.start_with_arch(
-            text_arch(&net)?,
-            &arch_name(&net),
-            &sentences_as_images(train)?,
-            device,
-        )
+        dm.start_with_arch(arch, &name, &images, device)
     }
 
-    /// Runs the iterations left (all of them on a fresh start) and returns the set.
+    /// Starts (or resumes) a run on `train` and runs the iterations left.
+    pub fn run_all(
+        &self,
+        train: &EmbeddedSentences,
+        device: &Device,
+    ) -> Result<Box<dyn DistillRun>> {
+        run_to(self.start(train, device)?, self.dm.common.iterations)
+    }
+
+    /// The distilled set after every iteration ([`TextDmConfig::run_all`]).
     pub fn distill(&self, train: &EmbeddedSentences, device: &Device) -> Result<SyntheticSet> {
-        let mut run = self.start(train, device)?;
-        let left = self.dm.common.iterations.saturating_sub(run.iterations());
-        Ok(run.steps(left)?.synthetic())
+        Ok(self.run_all(train, device)?.synthetic())
     }
 }

@@ -353,9 +353,7 @@ impl TextPlan {
         device: &Device,
     ) -> Result<Vec<TextOutcome>> {
         let cfg = self.sldd(size, data.train.classes.len());
-        let mut run = cfg.start(&data.train, device)?;
-        let left = cfg.sldd.common.iterations.saturating_sub(run.iterations());
-        run.steps(left)?;
+        let run = cfg.run_all(&data.train, device)?;
         let syn = run.synthetic();
         let seconds = run.seconds();
         let own = cfg.evaluate(&syn, &data.test, self.models, device)?;
@@ -392,9 +390,7 @@ impl TextPlan {
         device: &Device,
     ) -> Result<TextOutcome> {
         let cfg = self.dm(size, data.train.classes.len());
-        let mut run = cfg.start(&data.train, device)?;
-        let left = cfg.dm.common.iterations.saturating_sub(run.iterations());
-        run.steps(left)?;
+        let run = cfg.run_all(&data.train, device)?;
         let syn = run.synthetic();
         let set = super::sentences_of(&syn)?;
         let report = self.score(&set, &data.test, device)?;

@@ -9,6 +9,7 @@ use burn::tensor::Device;
 
 use super::arch::{text_arch, text_convnet};
 use crate::data::{EmbeddedSentences, ImageSet};
+use crate::distill::engine::MetaArch;
 use crate::distill::{DistillRun, SlddConfig, SyntheticSet};
 use crate::error::{Error, Result, ensure};
 use crate::eval::{EvalReport, accuracy};
@@ -136,20 +137,22 @@ impl TextSlddConfig {
 
     /// Starts (or resumes from the checkpoint) a run on `train`.
     pub fn start(&self, train: &EmbeddedSentences, device: &Device) -> Result<Box<dyn DistillRun>> {
-        let net = self.net(train)?;
-        self.sldd.start_with_arch(
-            text_arch(&net)?,
-            &arch_name(&net),
-            &sentences_as_images(train)?,
-            device,
-        )
+        let (arch, name, images) = text_inputs(train, &self.kernels, self.filters)?;
+        self.sldd.start_with_arch(arch, &name, &images, device)
     }
 
-    /// Runs the iterations left (all of them on a fresh start) and returns the set.
+    /// Starts (or resumes) a run on `train` and runs the iterations left.
+    pub fn run_all(
+        &self,
+        train: &EmbeddedSentences,
+        device: &Device,
+    ) -> Result<Box<dyn DistillRun>> {
+        run_to(self.start(train, device)?, self.sldd.common.iterations)
+    }
+
+    /// The distilled set after every iteration ([`TextSlddConfig::run_all`]).
     pub fn distill(&self, train: &EmbeddedSentences, device: &Device) -> Result<SyntheticSet> {
-        let mut run = self.start(train, device)?;
-        let left = self.sldd.common.iterations.saturating_sub(run.iterations());
-        Ok(run.steps(left)?.synthetic())
+        Ok(self.run_all(train, device)?.synthetic())
     }
 
     /// Scores `set` the way SLDD learned it: `models` fresh text CNNs take the unrolled steps
@@ -176,6 +179,31 @@ impl TextSlddConfig {
                 Ok(accuracy(&text_convnet(&net, theta, device)?, test, device))
             })
     }
+}
+
+/// What a text distiller hands the crate's distiller: the text CNN for `train` in the engine,
+/// its name, and the sentences as `[1, length, dims]` images.
+pub(crate) fn text_inputs(
+    train: &EmbeddedSentences,
+    kernels: &[usize],
+    filters: usize,
+) -> Result<(MetaArch, String, ImageSet)> {
+    let net = net_for(train, kernels, filters)?;
+    Ok((
+        text_arch(&net)?,
+        arch_name(&net),
+        sentences_as_images(train)?,
+    ))
+}
+
+/// `run` after the iterations left to reach `iterations` (none left after a complete resume).
+pub(crate) fn run_to(
+    mut run: Box<dyn DistillRun>,
+    iterations: usize,
+) -> Result<Box<dyn DistillRun>> {
+    let left = iterations.saturating_sub(run.iterations());
+    run.steps(left)?;
+    Ok(run)
 }
 
 /// `TextConvNet-<kernels>x<filters>`, as reports and configs name it.

@@ -142,6 +142,49 @@ pub fn first_trusted_difference(
     })
 }
 
+/// Checks `d loss / d raw` for a scalar parameter `raw` (a raw step size) at seven points
+/// around `raw0`: the raw step size moves every parameter of every unrolled step, so the loss
+/// meets a kink along it often; at least three points must be free of kinks, and there the
+/// autodiff derivative must be non-zero and agree with the central difference.
+/// `loss(raw, tracked)` gets `raw` as an autodiff leaf and its other inputs tracked when
+/// `tracked`, plain tensors otherwise.
+pub fn check_scalar_meta_gradient(
+    what: &str,
+    raw0: f64,
+    dtype: DType,
+    dev: &Device,
+    loss: impl Fn(Tensor<1>, bool) -> Tensor<1>,
+    fd: Fd,
+) {
+    let raw_at =
+        |v: f64| Tensor::<1>::from_data(TensorData::new(vec![raw0 + v], [1]), dev).cast(dtype);
+    let mut checked = 0;
+    for shift in [0.0, -0.2, 0.2, -0.1, 0.1, -0.3, 0.3] {
+        let leaf = raw_at(shift).autodiff().require_grad();
+        let l = loss(leaf.clone(), true);
+        let l0 = values(&l)[0];
+        let analytic = values(&leaf.grad(&l.backward()).unwrap())[0];
+        let f = |v: f64| values(&loss(raw_at(shift + v), false))[0];
+        let Some((num, tol)) =
+            first_trusted_difference(f, l0, &[fd.h / 10.0, fd.h / 40.0, fd.h / 160.0], |h| {
+                fd.rtol * analytic.abs() + roundoff(l0, dtype, h)
+            })
+        else {
+            continue;
+        };
+        assert!(
+            (num - analytic).abs() <= tol,
+            "{what} at {shift}: autodiff {analytic}, finite difference {num}"
+        );
+        assert!(analytic != 0.0, "{what}: the step size gets a gradient");
+        checked += 1;
+    }
+    assert!(
+        checked >= 3,
+        "{what}: only {checked} of 7 points free of kinks"
+    );
+}
+
 /// Checks the autodiff gradient of `f` at `point` against central finite differences
 /// `(f(x + h v) - f(x - h v)) / 2h`, on the 4 largest and 16 random coordinates and as
 /// directional derivatives (along the gradient, where it equals `|g|`, and along 5 random unit
