@@ -18,7 +18,8 @@ use dd_prelude::distill::{
 };
 use dd_prelude::*;
 use distill_common::{
-    Fd, SEED_OFFSET, check_meta_gradient, check_scalar_meta_gradient, randn, seeded, values,
+    Fd, SEED_OFFSET, check_meta_gradient, check_scalar_meta_gradient, randn, run_child_test,
+    seeded, values,
 };
 
 /// Three classes, two images each, split into two batches, two epochs: four unrolled steps.
@@ -132,24 +133,7 @@ fn sldd_meta_gradient_at_other_seeds_f32() {
 /// fresh process of this binary.
 #[test]
 fn sldd_meta_gradient_matches_finite_differences_f64() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "f64_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("DD_SLDD_F64_CHILD", "1")
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "f64 child failed:\n{text}");
-    assert!(
-        text.contains("1 passed"),
-        "the f64 child ran no test:\n{text}"
-    );
+    run_child_test("f64_child", "DD_SLDD_F64_CHILD");
 }
 
 /// Runs only as the child of `sldd_meta_gradient_matches_finite_differences_f64`.

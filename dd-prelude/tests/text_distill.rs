@@ -12,8 +12,8 @@ use dd_prelude::distill::{SlddConfig, SlddParams, sldd_loss};
 use dd_prelude::text::*;
 use dd_prelude::*;
 use distill_common::{
-    Fd, assert_close, check_meta_gradient, check_scalar_meta_gradient, randn, seeded, serial,
-    values,
+    Fd, assert_close, check_meta_gradient, check_scalar_meta_gradient, randn, run_child_test,
+    seeded, serial, values,
 };
 
 fn toy_vectors() -> WordVectors {
@@ -318,24 +318,7 @@ fn text_sldd_meta_gradient_matches_finite_differences_f32() {
 /// f64 before any tensor exists).
 #[test]
 fn text_sldd_meta_gradient_matches_finite_differences_f64() {
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "text_f64_child",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("DD_TEXT_F64_CHILD", "1")
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "f64 child failed:\n{text}");
-    assert!(
-        text.contains("1 passed"),
-        "the f64 child ran no test:\n{text}"
-    );
+    run_child_test("text_f64_child", "DD_TEXT_F64_CHILD");
 }
 
 /// Runs only as the child of `text_sldd_meta_gradient_matches_finite_differences_f64`.

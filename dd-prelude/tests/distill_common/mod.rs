@@ -31,6 +31,27 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Runs the ignored test `child` of this test binary in a fresh process with `env` set (a
+/// check that needs the device configured for f64 before any tensor exists, which a process
+/// shared with the f32 tests cannot promise), and asserts that it ran and passed.
+pub fn run_child_test(child: &str, env: &str) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            child,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(env, "1")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{child} failed:\n{text}");
+    assert!(text.contains("1 passed"), "{child} ran no test:\n{text}");
+}
+
 /// A standard normal tensor.
 pub fn randn<const D: usize>(shape: [usize; D], dev: &Device) -> Tensor<D> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), dev)
