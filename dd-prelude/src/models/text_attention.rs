@@ -41,6 +41,15 @@ impl TextAttentionConfig {
     ///
     /// # Errors
     /// When the set's examples are not `[length, dims]` matrices.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// let set = WordVectors::new("toy", 3, vec!["a".into()], vec![1.0; 3])?
+    ///     .embed_set(&SentenceSet::new("s", vec!["a".into()], vec![0], vec!["c".into()])?, 5);
+    /// assert_eq!(TextAttentionConfig::for_set(&set)?.dims, 3);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn for_set<S: Examples>(data: &S) -> Result<Self> {
         match data.example_shape()[..] {
             [_, dims] => Ok(Self::new(data.num_classes(), dims)),
@@ -53,6 +62,13 @@ impl TextAttentionConfig {
     }
 
     /// Checks every field.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// assert!(TextAttentionConfig::new(2, 8).check().is_ok());
+    /// assert!(TextAttentionConfig::new(2, 8).with_hidden(0).check().is_err());
+    /// ```
     pub fn check(&self) -> Result<()> {
         const M: &str = "TextAttentionConfig";
         ensure(self.num_classes > 0, M, "num_classes", || {
@@ -63,6 +79,13 @@ impl TextAttentionConfig {
     }
 
     /// Builds the classifier with Burn's default initialisation.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// let net = TextAttentionConfig::new(2, 4).with_hidden(3).init(&device());
+    /// assert_eq!(net.forward(burn::tensor::Tensor::ones([1, 6, 4], &device())).dims(), [1, 2]);
+    /// ```
     pub fn init(&self, device: &Device) -> TextAttention {
         TextAttention {
             project: LinearConfig::new(self.dims, self.hidden).init(device),
@@ -76,6 +99,14 @@ impl TextAttentionConfig {
 
 /// Attention pooling over embedded sentences `[batch, length, dims]`; build it with
 /// [`TextAttentionConfig`].
+///
+/// # Example
+/// ```
+/// # use dd_prelude::*;
+/// let dev = device();
+/// let net = TextAttentionConfig::new(2, 4).with_hidden(3).init(&dev);
+/// assert_eq!(net.features(burn::tensor::Tensor::ones([5, 6, 4], &dev)).dims(), [5, 3]);
+/// ```
 #[derive(Module, Debug)]
 pub struct TextAttention {
     project: Linear,

@@ -45,11 +45,42 @@ pub struct TextDmConfig {
 
 impl TextDmConfig {
     /// The text CNN for `data`.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let set = SentenceSet::new("s", vec!["good good".into(), "bad".into(), "good".into(), "bad bad".into()],
+    /// #                            vec![1, 0, 1, 0], vec!["neg".into(), "pos".into()])?;
+    /// # let emb = wv.embed_set(&set, 3);
+    /// # let dm = dd_prelude::distill::DmConfig::new(1).with_iterations(2).with_batch_real(2).with_progress(false);
+    /// # let cfg = TextDmConfig::new(dm).with_kernels(vec![1, 2]).with_filters(3);
+    /// assert_eq!(cfg.net(&emb)?.filters, 3);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn net(&self, data: &EmbeddedSentences) -> Result<TextConvNetConfig> {
         net_for(data, &self.kernels, self.filters)
     }
 
     /// Starts (or resumes from the checkpoint) a run on `train`, without augmentation.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let set = SentenceSet::new("s", vec!["good good".into(), "bad".into(), "good".into(), "bad bad".into()],
+    /// #                            vec![1, 0, 1, 0], vec!["neg".into(), "pos".into()])?;
+    /// # let emb = wv.embed_set(&set, 3);
+    /// # let dm = dd_prelude::distill::DmConfig::new(1).with_iterations(2).with_batch_real(2).with_progress(false);
+    /// # let cfg = TextDmConfig::new(dm).with_kernels(vec![1, 2]).with_filters(3);
+    /// let mut run = cfg.start(&emb, &dev)?;
+    /// assert_eq!(run.steps(1)?.iterations(), 1);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn start(&self, train: &EmbeddedSentences, device: &Device) -> Result<Box<dyn DistillRun>> {
         let (arch, name, images) = text_inputs(train, &self.kernels, self.filters)?;
         let dm = self.dm.clone().with_augment(None);
@@ -57,6 +88,21 @@ impl TextDmConfig {
     }
 
     /// Starts (or resumes) a run on `train` and runs the iterations left.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let set = SentenceSet::new("s", vec!["good good".into(), "bad".into(), "good".into(), "bad bad".into()],
+    /// #                            vec![1, 0, 1, 0], vec!["neg".into(), "pos".into()])?;
+    /// # let emb = wv.embed_set(&set, 3);
+    /// # let dm = dd_prelude::distill::DmConfig::new(1).with_iterations(2).with_batch_real(2).with_progress(false);
+    /// # let cfg = TextDmConfig::new(dm).with_kernels(vec![1, 2]).with_filters(3);
+    /// assert_eq!(cfg.run_all(&emb, &dev)?.history().len(), 2);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn run_all(
         &self,
         train: &EmbeddedSentences,
@@ -66,6 +112,21 @@ impl TextDmConfig {
     }
 
     /// The distilled set after every iteration ([`TextDmConfig::run_all`]).
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let set = SentenceSet::new("s", vec!["good good".into(), "bad".into(), "good".into(), "bad bad".into()],
+    /// #                            vec![1, 0, 1, 0], vec!["neg".into(), "pos".into()])?;
+    /// # let emb = wv.embed_set(&set, 3);
+    /// # let dm = dd_prelude::distill::DmConfig::new(1).with_iterations(2).with_batch_real(2).with_progress(false);
+    /// # let cfg = TextDmConfig::new(dm).with_kernels(vec![1, 2]).with_filters(3);
+    /// assert_eq!(cfg.distill(&emb, &dev)?.len(), 2);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn distill(&self, train: &EmbeddedSentences, device: &Device) -> Result<SyntheticSet> {
         Ok(self.run_all(train, device)?.synthetic())
     }

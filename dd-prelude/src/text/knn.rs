@@ -114,6 +114,13 @@ pub struct KnnConfig {
 
 impl KnnConfig {
     /// Checks every field.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::text::KnnConfig;
+    /// assert!(KnnConfig::new().check().is_ok());
+    /// assert!(KnnConfig::new().with_k(0).check().is_err());
+    /// ```
     pub fn check(&self) -> Result<()> {
         const M: &str = "KnnConfig";
         ensure(self.k >= 1, M, "k", || "must be at least 1".into())?;
@@ -124,6 +131,20 @@ impl KnnConfig {
     }
 
     /// The accuracies of every draw as a report (mean and std over draws).
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let set = SentenceSet::new("s", vec!["good good".into(), "bad".into(), "good".into(), "bad bad".into()],
+    /// #                            vec![1, 0, 1, 0], vec!["neg".into(), "pos".into()])?;
+    /// # let emb = wv.embed_set(&set, 3);
+    /// let r = KnnConfig::new().evaluate(&emb, &emb)?; // the whole set, k = 1
+    /// assert_eq!((r.accuracies, r.train_size), (vec![1.0], 4));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn evaluate(
         &self,
         train: &EmbeddedSentences,

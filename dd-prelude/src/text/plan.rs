@@ -81,11 +81,27 @@ pub struct TextPlan {
 
 impl TextPlan {
     /// The plan for `DD_SCALE`.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::TextPlan;
+    /// let plan = TextPlan::from_env()?;
+    /// assert!(plan.sizes.contains(&2));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn from_env() -> Result<Self> {
         Ok(Self::for_scale(Scale::from_env()?))
     }
 
     /// The plan for `scale`.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::TextPlan;
+    /// assert_eq!(TextPlan::for_scale(Scale::Cpu).sizes, vec![2, 10, 20]);
+    /// ```
     pub fn for_scale(scale: Scale) -> Self {
         TextPlan {
             scale,
@@ -109,6 +125,13 @@ impl TextPlan {
     }
 
     /// How sentences are embedded: the plan's length, unknown words left out.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::TextPlan;
+    /// assert_eq!(TextPlan::for_scale(Scale::Cpu).embed_config().max_len, 32);
+    /// ```
     pub fn embed_config(&self) -> EmbedConfig {
         EmbedConfig::new(self.max_len)
     }
@@ -142,11 +165,33 @@ impl TextPlan {
     }
 
     /// The text CNN for `data`.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
+    /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
+    /// # let plan = TextPlan::for_scale(Scale::Smoke);
+    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// assert_eq!(plan.net(&data.train)?.filters, 8);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn net(&self, data: &EmbeddedSentences) -> Result<TextConvNetConfig> {
         net_for(data, &self.kernels, self.filters)
     }
 
     /// Sentences per class of a set of `size` sentences over `classes` classes.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::TextPlan;
+    /// let plan = TextPlan::for_scale(Scale::Cpu);
+    /// assert_eq!((plan.per_class(10, 2), plan.per_class(2, 6)), (5, 1));
+    /// ```
     pub fn per_class(&self, size: usize, classes: usize) -> usize {
         (size / classes.max(1)).max(1)
     }
@@ -154,6 +199,14 @@ impl TextPlan {
     /// The scoring protocol for a training set of `n` sentences: the plan's networks, epochs
     /// (`epochs_full` beyond 1,000 sentences, else `epochs_small`), SGD with momentum 0.9 at
     /// the plan's learning rate, divided by 10 at half.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::TextPlan;
+    /// let plan = TextPlan::for_scale(Scale::Cpu);
+    /// assert_eq!((plan.preset(10).epochs, plan.preset(10_000).epochs), (100, 5));
+    /// ```
     pub fn preset(&self, n: usize) -> EvalPreset {
         let (name, epochs) = if n > 1_000 {
             ("text-full", self.epochs_full)
@@ -172,6 +225,13 @@ impl TextPlan {
     /// SLDD with `size` sentences on a set of `classes` classes: the reference's
     /// hyper-parameters (Adam 0.01, 3 unrolled steps, initial step size 0.02) from real
     /// sentences, with the plan's iterations, networks and real batch.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::TextPlan;
+    /// assert_eq!(TextPlan::for_scale(Scale::Cpu).sldd(20, 2).sldd.ipc, 10);
+    /// ```
     pub fn sldd(&self, size: usize, classes: usize) -> TextSlddConfig {
         let sldd = SlddConfig::new(self.per_class(size, classes))
             .with_iterations(self.iterations_sldd)
@@ -186,6 +246,14 @@ impl TextPlan {
 
     /// DM with `size` sentences on a set of `classes` classes (SGD 1.0 with momentum 0.5, from
     /// real sentences, no augmentation).
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::TextPlan;
+    /// let dm = TextPlan::for_scale(Scale::Cpu).dm(10, 2);
+    /// assert_eq!((dm.dm.ipc, dm.dm.augment.is_none()), (5, true));
+    /// ```
     pub fn dm(&self, size: usize, classes: usize) -> TextDmConfig {
         let dm = DmConfig::new(self.per_class(size, classes))
             .with_iterations(self.iterations_dm)
@@ -218,6 +286,21 @@ impl TextPlan {
     }
 
     /// Full-data accuracy: the plan's networks trained on every training sentence.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
+    /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
+    /// # let plan = TextPlan::for_scale(Scale::Smoke);
+    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// let full = plan.full_data(&data, &dev)?;
+    /// assert_eq!((full.sentences, full.report.accuracies.len()), (12, 2));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn full_data(&self, data: &TextSplits, device: &Device) -> Result<TextOutcome> {
         let report = self.score(&data.train, &data.test, device)?;
         Ok(TextOutcome::new(
@@ -232,6 +315,21 @@ impl TextPlan {
 
     /// k-NN with the budget of a `size`-sentence set (random real sentences of each class as
     /// the neighbours, `knn_draws` draws), or with the whole training set for `None`.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
+    /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
+    /// # let plan = TextPlan::for_scale(Scale::Smoke);
+    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// assert_eq!(plan.knn(&data, Some(2))?.sentences, 2);
+    /// assert_eq!(plan.knn(&data, None)?.sentences, 12);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn knn(&self, data: &TextSplits, size: Option<usize>) -> Result<TextOutcome> {
         let per = size.map(|s| self.per_class(s, data.train.classes.len()));
         let report = KnnConfig::new()
@@ -245,6 +343,22 @@ impl TextPlan {
     /// Random real sentences of a `size`-sentence budget, scored both ways: trained by the
     /// plan's protocol, and by SLDD's few unrolled steps with the initial step size (seed
     /// 002's "training data after the same number of steps").
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
+    /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
+    /// # let plan = TextPlan::for_scale(Scale::Smoke);
+    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// let rows = plan.random_real(&data, 2, &dev)?;
+    /// assert_eq!(rows.len(), 2);
+    /// assert!(rows[1].protocol.starts_with("SLDD's"));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn random_real(
         &self,
         data: &TextSplits,
@@ -281,6 +395,23 @@ impl TextPlan {
     /// Every coreset selector that reads any set (random, herding, k-center, K-Means), on the
     /// raw embedded sentences and on the features of `model` (a text CNN trained on the full
     /// set), each scored by the plan's protocol.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
+    /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
+    /// # let plan = TextPlan::for_scale(Scale::Smoke);
+    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// let model = plan.reference_model(&data, &dev)?;
+    /// let rows = plan.coresets(&data, 2, &model, &dev)?;
+    /// assert_eq!(rows.len(), 6);
+    /// assert!(best_of(&rows, 2).unwrap().method.starts_with("Best coreset: "));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn coresets(
         &self,
         data: &TextSplits,
@@ -337,6 +468,21 @@ impl TextPlan {
 
     /// A text CNN trained on every training sentence (network 0 of the full-data protocol):
     /// the feature extractor of the model-reading selectors.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
+    /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
+    /// # let plan = TextPlan::for_scale(Scale::Smoke);
+    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// let model = plan.reference_model(&data, &dev)?;
+    /// assert!((0.0..=1.0).contains(&accuracy(&model, &data.test, &dev)));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn reference_model(&self, data: &TextSplits, device: &Device) -> Result<TextConvNet> {
         let preset = self.preset(data.train.len());
         device.seed(preset.model_seed(0));
@@ -346,6 +492,22 @@ impl TextPlan {
 
     /// SLDD at `size` sentences, scored the way it learned (its unrolled steps, soft labels and
     /// step size) and by the plan's protocol (trained on its soft labels by the one loop).
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
+    /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
+    /// # let plan = TextPlan::for_scale(Scale::Smoke);
+    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// let rows = plan.sldd_outcomes(&data, 2, &dev)?;
+    /// assert_eq!(rows.len(), 2);
+    /// assert!(rows[0].synthetic.as_ref().unwrap().lr.is_some());
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn sldd_outcomes(
         &self,
         data: &TextSplits,
@@ -383,6 +545,21 @@ impl TextPlan {
     }
 
     /// DM at `size` sentences, scored by the plan's protocol.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
+    /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
+    /// # let plan = TextPlan::for_scale(Scale::Smoke);
+    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// let dm = plan.dm_outcome(&data, 2, &dev)?;
+    /// assert_eq!((dm.method.as_str(), dm.sentences), ("DM", 2));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn dm_outcome(
         &self,
         data: &TextSplits,
@@ -406,6 +583,21 @@ impl TextPlan {
 
     /// The comparison on another data set: full data, then at every size k-NN, random real
     /// sentences (both scorings), SLDD (both scorings) and DM; each row printed as it comes.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
+    /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
+    /// # let plan = TextPlan::for_scale(Scale::Smoke);
+    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// let rows = plan.sweep(&data, &dev)?;
+    /// assert_eq!(rows.len(), 1 + plan.sizes.len() * 6);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn sweep(&self, data: &TextSplits, device: &Device) -> Result<Vec<TextOutcome>> {
         let mut out = vec![self.full_data(data, device)?];
         println!("{}", out[0]);
@@ -492,6 +684,21 @@ impl fmt::Display for TextPlan {
 }
 
 /// The embedded train and test sentences of one data set.
+///
+/// # Example
+/// ```
+/// # use dd_prelude::*;
+/// # use dd_prelude::text::*;
+/// # let dev = device();
+/// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+/// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
+/// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
+/// # let plan = TextPlan::for_scale(Scale::Smoke);
+/// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+/// assert_eq!((data.train.shape, data.test.shape[0]), ([12, 16, 2], 12));
+/// assert!(data.to_string().starts_with("train: 12 sentences"));
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct TextSplits {
     /// Training sentences.
@@ -520,6 +727,22 @@ impl fmt::Display for TextSplits {
 
 /// One scored row of notebook 21: a set (full data, k-NN neighbours, random, selected or
 /// distilled sentences) and how it scored.
+///
+/// # Example
+/// ```
+/// # use dd_prelude::*;
+/// # use dd_prelude::text::*;
+/// # let dev = device();
+/// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+/// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
+/// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
+/// # let plan = TextPlan::for_scale(Scale::Smoke);
+/// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+/// let knn = plan.knn(&data, Some(2))?;
+/// assert!(knn.to_string().contains("k-NN (2 sentences"));
+/// assert!(knn.heatmap(1).is_err()); // k-NN keeps no set
+/// # Ok::<(), Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct TextOutcome {
     /// The data set.
@@ -564,18 +787,62 @@ impl TextOutcome {
     ///
     /// # Errors
     /// When the outcome keeps no set (full data, k-NN).
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
+    /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
+    /// # let plan = TextPlan::for_scale(Scale::Smoke);
+    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// assert!(plan.dm_outcome(&data, 2, &dev)?.heatmap(2).is_ok());
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn heatmap(&self, count: usize) -> Result<crate::show::Png> {
         super::sentence_heatmap(&super::sentences_of(self.set()?)?, count)
     }
 
     /// The set's sentences decoded to their nearest words among `vectors`
     /// ([`super::decode_sentences`]).
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
+    /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
+    /// # let plan = TextPlan::for_scale(Scale::Smoke);
+    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// let t = plan.dm_outcome(&data, 2, &dev)?.decoded(&wv)?;
+    /// assert_eq!(t.frame().height(), 2);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn decoded(&self, vectors: &WordVectors) -> Result<Table> {
         super::decode_sentences(self.set()?, vectors)
     }
 
     /// The set's soft labels, `per_class` sentences of each class
     /// ([`SyntheticSet::soft_label_table`]).
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
+    /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
+    /// # let plan = TextPlan::for_scale(Scale::Smoke);
+    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// let sldd = plan.sldd_outcomes(&data, 2, &dev)?.remove(0);
+    /// assert!(sldd.soft_labels(1)?.to_html().contains("learned step size"));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn soft_labels(&self, per_class: usize) -> Result<Table> {
         self.set()?.soft_label_table(per_class)
     }

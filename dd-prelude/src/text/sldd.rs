@@ -131,17 +131,63 @@ pub struct TextSlddConfig {
 
 impl TextSlddConfig {
     /// The text CNN for `data`.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let set = SentenceSet::new("s", vec!["good good".into(), "bad".into(), "good".into(), "bad bad".into()],
+    /// #                            vec![1, 0, 1, 0], vec!["neg".into(), "pos".into()])?;
+    /// # let emb = wv.embed_set(&set, 3);
+    /// # let sldd = dd_prelude::distill::SlddConfig::new(1).with_iterations(2).with_nets(1).with_batch_real(2).with_progress(false);
+    /// # let cfg = TextSlddConfig::new(sldd).with_kernels(vec![1, 2]).with_filters(3);
+    /// assert_eq!(cfg.net(&emb)?.kernels, vec![1, 2]);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn net(&self, data: &EmbeddedSentences) -> Result<TextConvNetConfig> {
         net_for(data, &self.kernels, self.filters)
     }
 
     /// Starts (or resumes from the checkpoint) a run on `train`.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let set = SentenceSet::new("s", vec!["good good".into(), "bad".into(), "good".into(), "bad bad".into()],
+    /// #                            vec![1, 0, 1, 0], vec!["neg".into(), "pos".into()])?;
+    /// # let emb = wv.embed_set(&set, 3);
+    /// # let sldd = dd_prelude::distill::SlddConfig::new(1).with_iterations(2).with_nets(1).with_batch_real(2).with_progress(false);
+    /// # let cfg = TextSlddConfig::new(sldd).with_kernels(vec![1, 2]).with_filters(3);
+    /// let mut run = cfg.start(&emb, &dev)?;
+    /// assert_eq!(run.steps(1)?.iterations(), 1);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn start(&self, train: &EmbeddedSentences, device: &Device) -> Result<Box<dyn DistillRun>> {
         let (arch, name, images) = text_inputs(train, &self.kernels, self.filters)?;
         self.sldd.start_with_arch(arch, &name, &images, device)
     }
 
     /// Starts (or resumes) a run on `train` and runs the iterations left.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let set = SentenceSet::new("s", vec!["good good".into(), "bad".into(), "good".into(), "bad bad".into()],
+    /// #                            vec![1, 0, 1, 0], vec!["neg".into(), "pos".into()])?;
+    /// # let emb = wv.embed_set(&set, 3);
+    /// # let sldd = dd_prelude::distill::SlddConfig::new(1).with_iterations(2).with_nets(1).with_batch_real(2).with_progress(false);
+    /// # let cfg = TextSlddConfig::new(sldd).with_kernels(vec![1, 2]).with_filters(3);
+    /// assert_eq!(cfg.run_all(&emb, &dev)?.history().len(), 2);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn run_all(
         &self,
         train: &EmbeddedSentences,
@@ -151,6 +197,21 @@ impl TextSlddConfig {
     }
 
     /// The distilled set after every iteration ([`TextSlddConfig::run_all`]).
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let set = SentenceSet::new("s", vec!["good good".into(), "bad".into(), "good".into(), "bad bad".into()],
+    /// #                            vec![1, 0, 1, 0], vec!["neg".into(), "pos".into()])?;
+    /// # let emb = wv.embed_set(&set, 3);
+    /// # let sldd = dd_prelude::distill::SlddConfig::new(1).with_iterations(2).with_nets(1).with_batch_real(2).with_progress(false);
+    /// # let cfg = TextSlddConfig::new(sldd).with_kernels(vec![1, 2]).with_filters(3);
+    /// assert_eq!(cfg.distill(&emb, &dev)?.iterations, 2);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn distill(&self, train: &EmbeddedSentences, device: &Device) -> Result<SyntheticSet> {
         Ok(self.run_all(train, device)?.synthetic())
     }
@@ -158,6 +219,23 @@ impl TextSlddConfig {
     /// Scores `set` the way SLDD learned it: `models` fresh text CNNs take the unrolled steps
     /// on it with its soft labels and learned step size (the initial step size for a set
     /// without one, such as random real sentences), then are tested on `test`.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let set = SentenceSet::new("s", vec!["good good".into(), "bad".into(), "good".into(), "bad bad".into()],
+    /// #                            vec![1, 0, 1, 0], vec!["neg".into(), "pos".into()])?;
+    /// # let emb = wv.embed_set(&set, 3);
+    /// # let sldd = dd_prelude::distill::SlddConfig::new(1).with_iterations(2).with_nets(1).with_batch_real(2).with_progress(false);
+    /// # let cfg = TextSlddConfig::new(sldd).with_kernels(vec![1, 2]).with_filters(3);
+    /// let set = cfg.distill(&emb, &dev)?;
+    /// let report = cfg.evaluate(&set, &emb, 3, &dev)?;
+    /// assert_eq!(report.arch, "TextConvNet-1,2x3");
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn evaluate(
         &self,
         set: &SyntheticSet,

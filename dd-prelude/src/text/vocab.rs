@@ -12,8 +12,18 @@ use crate::data::{EmbeddedSentences, SentenceSet, WordVectors, tokenize};
 use crate::error::{Result, ensure};
 
 /// Id of the padding token in a [`Vocab`].
+///
+/// # Example
+/// ```
+/// assert_eq!(dd_prelude::text::PAD, 0);
+/// ```
 pub const PAD: usize = 0;
 /// Id of the unknown token in a [`Vocab`].
+///
+/// # Example
+/// ```
+/// assert_eq!(dd_prelude::text::UNK, 1);
+/// ```
 pub const UNK: usize = 1;
 
 /// The tokens of a sentence set with their counts, most frequent first, behind `<pad>` (id
@@ -44,6 +54,17 @@ pub struct Vocab {
 
 impl Vocab {
     /// The tokens of `set` seen at least `min_count` times, by count then alphabetically.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let set = SentenceSet::new("s", vec!["A good film.".into(), "a bad, bad film".into()], vec![1, 0],
+    /// #                            vec!["neg".into(), "pos".into()])?;
+    /// # let vocab = Vocab::build(&set, 1);
+    /// assert_eq!(Vocab::build(&set, 2).words(), ["<pad>", "<unk>", "a", "bad", "film"]);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn build(set: &SentenceSet, min_count: usize) -> Self {
         let mut counts: HashMap<String, usize> = HashMap::new();
         for text in set.texts() {
@@ -75,31 +96,98 @@ impl Vocab {
     }
 
     /// Number of ids, `<pad>` and `<unk>` included.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let set = SentenceSet::new("s", vec!["A good film.".into(), "a bad, bad film".into()], vec![1, 0],
+    /// #                            vec!["neg".into(), "pos".into()])?;
+    /// # let vocab = Vocab::build(&set, 1);
+    /// assert_eq!(vocab.len(), 2 + 6);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.words.len()
     }
 
     /// Whether only `<pad>` and `<unk>` are known.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let set = SentenceSet::new("s", vec!["A good film.".into(), "a bad, bad film".into()], vec![1, 0],
+    /// #                            vec!["neg".into(), "pos".into()])?;
+    /// # let vocab = Vocab::build(&set, 1);
+    /// assert!(!vocab.is_empty());
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.words.len() <= 2
     }
 
     /// The words by id.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let set = SentenceSet::new("s", vec!["A good film.".into(), "a bad, bad film".into()], vec![1, 0],
+    /// #                            vec!["neg".into(), "pos".into()])?;
+    /// # let vocab = Vocab::build(&set, 1);
+    /// assert_eq!(vocab.words()[1], "<unk>");
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn words(&self) -> &[String] {
         &self.words
     }
 
     /// The id of `token`, [`UNK`] when unknown.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let set = SentenceSet::new("s", vec!["A good film.".into(), "a bad, bad film".into()], vec![1, 0],
+    /// #                            vec!["neg".into(), "pos".into()])?;
+    /// # let vocab = Vocab::build(&set, 1);
+    /// assert_eq!((vocab.id("a"), vocab.id("zzz")), (2, UNK));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn id(&self, token: &str) -> usize {
         self.index.get(token).copied().unwrap_or(UNK)
     }
 
     /// How often `token` occurs in the set the vocabulary was built from (0 when unknown).
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let set = SentenceSet::new("s", vec!["A good film.".into(), "a bad, bad film".into()], vec![1, 0],
+    /// #                            vec!["neg".into(), "pos".into()])?;
+    /// # let vocab = Vocab::build(&set, 1);
+    /// assert_eq!((vocab.count("bad"), vocab.count("zzz")), (2, 0));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn count(&self, token: &str) -> usize {
         self.index.get(token).map_or(0, |&i| self.counts[i])
     }
 
     /// The ids of `text`'s first `len` tokens, padded with [`PAD`] to exactly `len`.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let set = SentenceSet::new("s", vec!["A good film.".into(), "a bad, bad film".into()], vec![1, 0],
+    /// #                            vec!["neg".into(), "pos".into()])?;
+    /// # let vocab = Vocab::build(&set, 1);
+    /// assert_eq!(vocab.encode("bad film", 3)[2], PAD);
+    /// assert_eq!(vocab.encode("bad bad bad bad", 2).len(), 2);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn encode(&self, text: &str, len: usize) -> Vec<usize> {
         let mut ids: Vec<usize> = tokenize(text)
             .iter()
@@ -111,6 +199,17 @@ impl Vocab {
     }
 
     /// The words of `ids`, padding left out.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let set = SentenceSet::new("s", vec!["A good film.".into(), "a bad, bad film".into()], vec![1, 0],
+    /// #                            vec!["neg".into(), "pos".into()])?;
+    /// # let vocab = Vocab::build(&set, 1);
+    /// assert_eq!(vocab.decode(&[vocab.id("good"), UNK, PAD]), ["good", "<unk>"]);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn decode(&self, ids: &[usize]) -> Vec<String> {
         ids.iter()
             .filter(|&&i| i != PAD)
@@ -224,6 +323,13 @@ pub struct EmbedConfig {
 
 impl EmbedConfig {
     /// Checks every field.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::text::EmbedConfig;
+    /// assert!(EmbedConfig::new(8).check().is_ok());
+    /// assert!(EmbedConfig::new(0).check().is_err());
+    /// ```
     pub fn check(&self) -> Result<()> {
         ensure(self.max_len >= 1, "EmbedConfig", "max_len", || {
             "must be at least 1 token".into()
@@ -232,6 +338,16 @@ impl EmbedConfig {
 
     /// The tokens of `text` that are embedded, in order (at most `max_len`; unknown ones
     /// left out under [`Oov::Skip`]).
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let wv = WordVectors::new("toy", 1, vec!["good".into()], vec![1.0])?;
+    /// assert_eq!(EmbedConfig::new(2).tokens("so GOOD, good", &wv), ["good", "good"]);
+    /// assert_eq!(EmbedConfig::new(2).with_oov(Oov::Zero).tokens("so GOOD", &wv), ["so", "good"]);
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn tokens(&self, text: &str, vectors: &WordVectors) -> Vec<String> {
         tokenize(text)
             .into_iter()
@@ -242,6 +358,20 @@ impl EmbedConfig {
 
     /// Every sentence of `set` as a `[max_len, dims]` matrix; `coverage` is the share of the
     /// set's tokens the vectors know.
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let set = SentenceSet::new("s", vec!["good good".into(), "bad".into(), "good".into(), "bad bad".into()],
+    /// #                            vec![1, 0, 1, 0], vec!["neg".into(), "pos".into()])?;
+    /// # let emb = wv.embed_set(&set, 3);
+    /// let e = EmbedConfig::new(4).embed(&set, &wv)?;
+    /// assert_eq!((e.shape, e.coverage), ([4, 4, 2], 1.0));
+    /// # Ok::<(), Error>(())
+    /// ```
     pub fn embed(&self, set: &SentenceSet, vectors: &WordVectors) -> Result<EmbeddedSentences> {
         self.check()?;
         if self.oov == Oov::Zero {
