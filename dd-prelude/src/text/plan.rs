@@ -15,7 +15,7 @@ use crate::data::{EmbeddedSentences, Examples, SentenceSplits, SoftLabelled, Wor
 use crate::distill::{DmConfig, Init, SlddConfig, SyntheticSet};
 use crate::error::{Error, Result};
 use crate::eval::{EvalPreset, EvalReport, evaluate_model};
-use crate::models::{TextConvNet, TextConvNetConfig};
+use crate::models::{TextAttentionConfig, TextConvNet, TextConvNetConfig};
 use crate::scale::Scale;
 use crate::select::{
     Budget, HerdingConfig, KCenterConfig, KMeansConfig, RandomConfig, SelectWithModel, Selector,
@@ -581,6 +581,83 @@ impl TextPlan {
         ))
     }
 
+    /// The sets of `sentences` sentences among `outcomes` that were scored by training (random
+    /// real, coresets, SLDD with its soft labels, DM), and the full training set, scored again
+    /// on another architecture: fresh [`TextAttention`](crate::models::TextAttention) classifiers (attention pooling of the
+    /// word vectors, width 64) trained by the same protocol. Do sets distilled through the text
+    /// CNN teach a network they were not distilled with?
+    ///
+    /// # Example
+    /// ```
+    /// # use dd_prelude::*;
+    /// # use dd_prelude::text::*;
+    /// # let dev = device();
+    /// # let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
+    /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
+    /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
+    /// # let plan = TextPlan::for_scale(Scale::Smoke);
+    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// let mut rows = plan.random_real(&data, 2, &dev)?;
+    /// rows.push(plan.knn(&data, Some(2))?);
+    /// let moved = plan.on_attention(&data, &rows, 2, &dev)?;
+    /// assert_eq!(moved.len(), 2); // full data and the trained random row; k-NN has no network
+    /// assert!(moved.iter().all(|o| o.report.arch == "TextAttention-64"));
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn on_attention(
+        &self,
+        data: &TextSplits,
+        outcomes: &[TextOutcome],
+        sentences: usize,
+        device: &Device,
+    ) -> Result<Vec<TextOutcome>> {
+        let net = TextAttentionConfig::for_set(&data.test)?;
+        let name = format!("TextAttention-{}", net.hidden);
+        let score = |report: Result<EvalReport>| {
+            report.map(|mut r| {
+                r.arch = name.clone();
+                r
+            })
+        };
+        let build = |d: &Device| net.init(d);
+        let full = score(evaluate_model(
+            build,
+            &data.train,
+            &data.test,
+            &self.preset(data.train.len()),
+            device,
+        ))?;
+        let protocol = |n: usize| format!("{}, on {name}", self.fit_protocol_of(n));
+        let mut out = vec![TextOutcome::new(
+            data,
+            "Full data",
+            protocol(data.train.len()),
+            full,
+            0.0,
+            None,
+        )];
+        for o in outcomes.iter().filter(|o| {
+            o.sentences == sentences && o.protocol.starts_with("trained") && o.synthetic.is_some()
+        }) {
+            let syn = o.set()?;
+            let set = super::sentences_of(syn)?;
+            let preset = self.preset(set.len());
+            let report = match &syn.soft_labels {
+                Some(soft) => {
+                    let soft = SoftLabelled::new(set, soft.clone())?;
+                    evaluate_model(build, &soft, &data.test, &preset, device)
+                }
+                None => evaluate_model(build, &set, &data.test, &preset, device),
+            };
+            out.push(TextOutcome {
+                protocol: protocol(o.sentences),
+                report: score(report)?,
+                ..o.clone()
+            });
+        }
+        Ok(out)
+    }
+
     /// The comparison on another data set: full data, then at every size k-NN, random real
     /// sentences (both scorings), SLDD (both scorings) and DM; each row printed as it comes.
     ///
@@ -615,7 +692,11 @@ impl TextPlan {
     }
 
     fn fit_protocol<S: Examples>(&self, set: &S) -> String {
-        let p = self.preset(set.len());
+        self.fit_protocol_of(set.len())
+    }
+
+    fn fit_protocol_of(&self, n: usize) -> String {
+        let p = self.preset(n);
         format!("trained: {} x {} epochs", p.models, p.epochs)
     }
 }
