@@ -4,20 +4,20 @@
 
 use std::sync::Arc;
 
-use burn::nn::conv::Conv2dConfig;
 use burn::tensor::{Device, Tensor};
 
 use crate::distill::engine::layers::{
-    Act, Cache, LayerParams, LinearLayer, MetaLayer, ParamSpec, cached,
+    Act, Cache, Conv2dLayer, LayerParams, LinearLayer, MaxPoolTimeLayer, MetaLayer, ParamSpec,
+    ReluLayer, cached,
 };
-use crate::distill::engine::ops::{Conv2dRectOp, ConvCache, MaxPoolTimeOp, ReluOp, flat};
-use crate::distill::engine::{MetaArch, ParamKind, Params};
+use crate::distill::engine::{MetaArch, Params};
 use crate::error::{Error, Result};
 use crate::models::{TextConvNet, TextConvNetConfig};
 
 /// Kim's parallel convolutions over an embedded sentence `[1, length, dims]`: for each kernel
 /// height `k`, `filters` convolutions of shape `k x dims` (no padding), ReLU, then the maximum
-/// over time; the branches' maxima concatenated as rows `[filters * kernels.len()]`. Its
+/// over time; the branches' maxima concatenated as rows `[filters * kernels.len()]`. Each
+/// branch is the engine's own [`Conv2dLayer`], [`ReluLayer`] and [`MaxPoolTimeLayer`]; the
 /// parameters are those of [`TextConvNet`]'s convolutions, in the same order (weight, bias per
 /// height), initialised as Burn's `Conv2d`.
 ///
@@ -40,36 +40,33 @@ pub struct TextConvLayer {
     pub filters: usize,
 }
 
-/// One branch's caches: the convolution's input, the ReLU mask, the max-over-time mask.
-type BranchCache = (ConvCache, Tensor<4>, Tensor<4>);
+impl TextConvLayer {
+    /// Branch `i`: the convolution of kernel height `kernels[i]` across the vector width, ReLU
+    /// and max over time, as the engine's own layers.
+    fn branch(&self, i: usize) -> [Box<dyn MetaLayer>; 3] {
+        let conv = Conv2dLayer::new(1, self.filters, [self.kernels[i], self.dims], [0, 0]);
+        [
+            Box::new(conv),
+            Box::new(ReluLayer),
+            Box::new(MaxPoolTimeLayer),
+        ]
+    }
+}
 
-const CONV: Conv2dRectOp = Conv2dRectOp { padding: [0, 0] };
+/// Each branch has the convolution's two tensors (weight, bias).
+const PER_BRANCH: usize = 2;
 
 impl MetaLayer for TextConvLayer {
     fn params(&self) -> Vec<ParamSpec> {
-        self.kernels
-            .iter()
-            .flat_map(|&k| {
-                [
-                    ParamSpec::new(&[self.filters, 1, k, self.dims], ParamKind::ConvWeight),
-                    ParamSpec::new(&[self.filters], ParamKind::Vector),
-                ]
-            })
+        (0..self.kernels.len())
+            .flat_map(|i| self.branch(i)[0].params())
             .collect()
     }
 
     fn init(&self, device: &Device) -> Vec<Tensor<1>> {
-        let mut out = Vec::with_capacity(2 * self.kernels.len());
-        for &k in &self.kernels {
-            let conv = Conv2dConfig::new([1, self.filters], [k, self.dims]).init(device);
-            out.push(flat(conv.weight.val()));
-            out.push(
-                conv.bias
-                    .map(|b| b.val())
-                    .unwrap_or_else(|| Tensor::zeros([self.filters], device)),
-            );
-        }
-        out
+        (0..self.kernels.len())
+            .flat_map(|i| self.branch(i)[0].init(device))
+            .collect()
     }
 
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
@@ -89,16 +86,16 @@ impl MetaLayer for TextConvLayer {
     }
 
     fn forward(&self, params: LayerParams<'_>, x: Act) -> (Act, Cache) {
-        let x = x.into_map();
         let n = x.dims()[0];
         let mut pooled = Vec::with_capacity(self.kernels.len());
-        let mut caches: Vec<BranchCache> = Vec::with_capacity(self.kernels.len());
+        let mut caches: Vec<[Cache; 3]> = Vec::with_capacity(self.kernels.len());
         for i in 0..self.kernels.len() {
-            let (y, conv) = CONV.forward(x.clone(), params.get(2 * i), params.get(2 * i + 1));
-            let (r, relu_mask) = ReluOp.forward(y);
-            let (m, pool_mask) = MaxPoolTimeOp.forward(r);
-            pooled.push(m.reshape([n, self.filters]));
-            caches.push((conv, relu_mask, pool_mask));
+            let [conv, relu, pool] = self.branch(i);
+            let (y, c0) = conv.forward(params.slice(PER_BRANCH * i, PER_BRANCH), x.clone());
+            let (y, c1) = relu.forward(params.slice(0, 0), y);
+            let (y, c2) = pool.forward(params.slice(0, 0), y);
+            pooled.push(y.into_map().reshape([n, self.filters]));
+            caches.push([c0, c1, c2]);
         }
         (Act::Flat(Tensor::cat(pooled, 1)), Arc::new(caches))
     }
@@ -112,22 +109,25 @@ impl MetaLayer for TextConvLayer {
     ) -> (Option<Act>, Vec<Tensor<1>>) {
         let dy = dy.into_flat();
         let n = dy.dims()[0];
-        let caches = cached::<Vec<BranchCache>>(cache);
+        let caches = cached::<Vec<[Cache; 3]>>(cache);
         let mut dx: Option<Tensor<4>> = None;
-        let mut grads = Vec::with_capacity(2 * self.kernels.len());
-        for (i, (conv, relu_mask, pool_mask)) in caches.iter().enumerate() {
+        let mut grads = Vec::with_capacity(PER_BRANCH * self.kernels.len());
+        for (i, [c0, c1, c2]) in caches.iter().enumerate() {
+            let [conv, relu, pool] = self.branch(i);
             let d = dy
                 .clone()
                 .narrow(1, i * self.filters, self.filters)
                 .reshape([n, self.filters, 1, 1]);
-            let d = ReluOp.backward(relu_mask, MaxPoolTimeOp.backward(pool_mask, d));
-            let (dxi, dw, db) = CONV.backward(conv, &params.get(2 * i), d, need_dx);
-            dx = match (dx, dxi) {
+            let none = params.slice(0, 0);
+            let (d, _) = pool.backward(none, c2, Act::Map(d), true);
+            let (d, _) = relu.backward(none, c1, d.expect("max over time gives dx"), true);
+            let own = params.slice(PER_BRANCH * i, PER_BRANCH);
+            let (dxi, g) = conv.backward(own, c0, d.expect("ReLU gives dx"), need_dx);
+            dx = match (dx, dxi.map(Act::into_map)) {
                 (Some(a), Some(b)) => Some(a.add(b)),
                 (a, b) => a.or(b),
             };
-            grads.push(flat(dw));
-            grads.push(db);
+            grads.extend(g);
         }
         (dx.map(Act::Map), grads)
     }

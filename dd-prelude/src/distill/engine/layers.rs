@@ -238,6 +238,24 @@ impl<'a> LayerParams<'a> {
         self.params.get(self.start + i)
     }
 
+    /// The `len` tensors of this view from its tensor `start` on: what a layer built of other
+    /// layers (the text CNN's parallel branches) hands each of them.
+    ///
+    /// # Panics
+    /// When they run past the end of this view (a broken invariant).
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::distill::engine::{MetaArch, layers::LayerParams};
+    /// let params = MetaArch::mlp([1, 2, 2], &[3], 3).init(&dd_prelude::device());
+    /// let second = LayerParams::new(&params, 0, 4).slice(2, 2); // the classifier
+    /// assert_eq!(second.get::<2>(0).dims(), [3, 3]);
+    /// ```
+    pub fn slice(&self, start: usize, len: usize) -> Self {
+        assert!(start + len <= self.len, "layer parameters out of range");
+        LayerParams::new(self.params, self.start + start, len)
+    }
+
     /// Number of the layer's tensors.
     ///
     /// # Example
