@@ -145,7 +145,7 @@ impl TextPlan {
     /// let wv = WordVectors::new("toy", 2, vec!["good".into(), "bad".into()], vec![1.0, 0.5, -1.0, 0.0])?;
     /// let set = SentenceSet::new("s", (0..20).map(|i| if i % 2 == 0 { "good".into() } else { "bad".into() }).collect(),
     ///                            (0..20).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
-    /// let data = TextPlan::for_scale(Scale::Smoke).embed(&set.split(0.5, 0), &wv)?;
+    /// let data = TextPlan::for_scale(Scale::Smoke).embed(&set.split(0.5, 0)?, &wv)?;
     /// assert_eq!(data.train.shape, [10, 16, 2]);
     /// # Ok::<(), Error>(())
     /// ```
@@ -175,7 +175,7 @@ impl TextPlan {
     /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
     /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
     /// # let plan = TextPlan::for_scale(Scale::Smoke);
-    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// # let data = plan.embed(&set.split(0.5, 0)?, &wv)?;
     /// assert_eq!(plan.net(&data.train)?.filters, 8);
     /// # Ok::<(), Error>(())
     /// ```
@@ -296,7 +296,7 @@ impl TextPlan {
     /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
     /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
     /// # let plan = TextPlan::for_scale(Scale::Smoke);
-    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// # let data = plan.embed(&set.split(0.5, 0)?, &wv)?;
     /// let full = plan.full_data(&data, &dev)?;
     /// assert_eq!((full.sentences, full.report.accuracies.len()), (12, 2));
     /// # Ok::<(), Error>(())
@@ -325,7 +325,7 @@ impl TextPlan {
     /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
     /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
     /// # let plan = TextPlan::for_scale(Scale::Smoke);
-    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// # let data = plan.embed(&set.split(0.5, 0)?, &wv)?;
     /// assert_eq!(plan.knn(&data, Some(2))?.sentences, 2);
     /// assert_eq!(plan.knn(&data, None)?.sentences, 12);
     /// # Ok::<(), Error>(())
@@ -353,7 +353,7 @@ impl TextPlan {
     /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
     /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
     /// # let plan = TextPlan::for_scale(Scale::Smoke);
-    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// # let data = plan.embed(&set.split(0.5, 0)?, &wv)?;
     /// let rows = plan.random_real(&data, 2, &dev)?;
     /// assert_eq!(rows.len(), 2);
     /// assert!(rows[1].protocol.starts_with("SLDD's"));
@@ -405,7 +405,7 @@ impl TextPlan {
     /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
     /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
     /// # let plan = TextPlan::for_scale(Scale::Smoke);
-    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// # let data = plan.embed(&set.split(0.5, 0)?, &wv)?;
     /// let model = plan.reference_model(&data, &dev)?;
     /// let rows = plan.coresets(&data, 2, &model, &dev)?;
     /// assert_eq!(rows.len(), 6);
@@ -478,7 +478,7 @@ impl TextPlan {
     /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
     /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
     /// # let plan = TextPlan::for_scale(Scale::Smoke);
-    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// # let data = plan.embed(&set.split(0.5, 0)?, &wv)?;
     /// let model = plan.reference_model(&data, &dev)?;
     /// assert!((0.0..=1.0).contains(&accuracy(&model, &data.test, &dev)));
     /// # Ok::<(), Error>(())
@@ -502,7 +502,7 @@ impl TextPlan {
     /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
     /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
     /// # let plan = TextPlan::for_scale(Scale::Smoke);
-    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// # let data = plan.embed(&set.split(0.5, 0)?, &wv)?;
     /// let rows = plan.sldd_outcomes(&data, 2, &dev)?;
     /// assert_eq!(rows.len(), 2);
     /// assert!(rows[0].synthetic.as_ref().unwrap().lr.is_some());
@@ -555,7 +555,7 @@ impl TextPlan {
     /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
     /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
     /// # let plan = TextPlan::for_scale(Scale::Smoke);
-    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// # let data = plan.embed(&set.split(0.5, 0)?, &wv)?;
     /// let dm = plan.dm_outcome(&data, 2, &dev)?;
     /// assert_eq!((dm.method.as_str(), dm.sentences), ("DM", 2));
     /// # Ok::<(), Error>(())
@@ -596,7 +596,7 @@ impl TextPlan {
     /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
     /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
     /// # let plan = TextPlan::for_scale(Scale::Smoke);
-    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// # let data = plan.embed(&set.split(0.5, 0)?, &wv)?;
     /// let mut rows = plan.random_real(&data, 2, &dev)?;
     /// rows.push(plan.knn(&data, Some(2))?);
     /// let moved = plan.on_attention(&data, &rows, 2, &dev)?;
@@ -670,7 +670,7 @@ impl TextPlan {
     /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
     /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
     /// # let plan = TextPlan::for_scale(Scale::Smoke);
-    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// # let data = plan.embed(&set.split(0.5, 0)?, &wv)?;
     /// let rows = plan.sweep(&data, &dev)?;
     /// assert_eq!(rows.len(), 1 + plan.sizes.len() * 6);
     /// # Ok::<(), Error>(())
@@ -775,7 +775,7 @@ impl fmt::Display for TextPlan {
 /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
 /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
 /// # let plan = TextPlan::for_scale(Scale::Smoke);
-/// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+/// # let data = plan.embed(&set.split(0.5, 0)?, &wv)?;
 /// assert_eq!((data.train.shape, data.test.shape[0]), ([12, 16, 2], 12));
 /// assert!(data.to_string().starts_with("train: 12 sentences"));
 /// # Ok::<(), Error>(())
@@ -818,7 +818,7 @@ impl fmt::Display for TextSplits {
 /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
 /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
 /// # let plan = TextPlan::for_scale(Scale::Smoke);
-/// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+/// # let data = plan.embed(&set.split(0.5, 0)?, &wv)?;
 /// let knn = plan.knn(&data, Some(2))?;
 /// assert!(knn.to_string().contains("k-NN (2 sentences"));
 /// assert!(knn.heatmap(1).is_err()); // k-NN keeps no set
@@ -878,7 +878,7 @@ impl TextOutcome {
     /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
     /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
     /// # let plan = TextPlan::for_scale(Scale::Smoke);
-    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// # let data = plan.embed(&set.split(0.5, 0)?, &wv)?;
     /// assert!(plan.dm_outcome(&data, 2, &dev)?.heatmap(2).is_ok());
     /// # Ok::<(), Error>(())
     /// ```
@@ -898,7 +898,7 @@ impl TextOutcome {
     /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
     /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
     /// # let plan = TextPlan::for_scale(Scale::Smoke);
-    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// # let data = plan.embed(&set.split(0.5, 0)?, &wv)?;
     /// let t = plan.dm_outcome(&data, 2, &dev)?.decoded(&wv)?;
     /// assert_eq!(t.frame().height(), 2);
     /// # Ok::<(), Error>(())
@@ -919,7 +919,7 @@ impl TextOutcome {
     /// # let texts = (0..24).map(|i| if i % 2 == 0 { "good good" } else { "bad" }.to_string()).collect();
     /// # let set = SentenceSet::new("toy", texts, (0..24).map(|i| i % 2).collect(), vec!["neg".into(), "pos".into()])?;
     /// # let plan = TextPlan::for_scale(Scale::Smoke);
-    /// # let data = plan.embed(&set.split(0.5, 0), &wv)?;
+    /// # let data = plan.embed(&set.split(0.5, 0)?, &wv)?;
     /// let sldd = plan.sldd_outcomes(&data, 2, &dev)?.remove(0);
     /// assert!(sldd.soft_labels(1)?.to_html().contains("learned step size"));
     /// # Ok::<(), Error>(())
