@@ -136,17 +136,6 @@ pub fn kmeans(
             ),
         ));
     }
-    Ok(kmeans_checked(points, dim, k, max_iters, seed, device))
-}
-
-fn kmeans_checked(
-    points: &[f32],
-    dim: usize,
-    k: usize,
-    max_iters: usize,
-    seed: u64,
-    device: &Device,
-) -> KMeansFit {
     let pts = DevicePoints::new(points.to_vec(), dim, device);
     let n = pts.n;
     let k = k.min(n);
@@ -185,7 +174,7 @@ fn kmeans_checked(
         inertia = dist.iter().map(|&d| d as f64).sum();
         assignments = assign;
     }
-    KMeansFit {
+    Ok(KMeansFit {
         centroids,
         k,
         dim,
@@ -193,7 +182,7 @@ fn kmeans_checked(
         inertia,
         iterations,
         converged,
-    }
+    })
 }
 
 /// k-means++ seeding: the first centre uniformly, each next one with probability proportional
