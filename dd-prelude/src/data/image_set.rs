@@ -56,7 +56,7 @@ impl ImageSet {
         let name = name.into();
         check_values(&name, shape, &pixels)?;
         let (mean, std) = channel_stats(&pixels, shape);
-        Self::from_pixels_with_stats(name, shape, pixels, labels, classes, mean, std)
+        Self::normalize_checked(name, shape, pixels, labels, classes, mean, std)
     }
 
     /// Builds a set from pixel values in `[0, 1]` normalised with the given statistics
@@ -64,7 +64,7 @@ impl ImageSet {
     pub fn from_pixels_with_stats(
         name: impl Into<String>,
         shape: [usize; 3],
-        mut pixels: Vec<f32>,
+        pixels: Vec<f32>,
         labels: Vec<usize>,
         classes: Vec<String>,
         mean: Vec<f32>,
@@ -72,6 +72,20 @@ impl ImageSet {
     ) -> Result<Self> {
         let name = name.into();
         check_values(&name, shape, &pixels)?;
+        Self::normalize_checked(name, shape, pixels, labels, classes, mean, std)
+    }
+
+    /// Normalises pixels that [`check_values`] accepted, then builds the set (which checks the
+    /// normalised values, the layout and the statistics).
+    fn normalize_checked(
+        name: String,
+        shape: [usize; 3],
+        mut pixels: Vec<f32>,
+        labels: Vec<usize>,
+        classes: Vec<String>,
+        mean: Vec<f32>,
+        std: Vec<f32>,
+    ) -> Result<Self> {
         if mean.len() == shape[0] && std.len() == shape[0] {
             let plane = shape[1] * shape[2];
             for (i, v) in pixels.iter_mut().enumerate() {
