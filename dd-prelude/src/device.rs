@@ -11,6 +11,9 @@ static CHOSEN: OnceLock<Device> = OnceLock::new();
 ///
 /// The returned device has no autodiff; training wraps it with `.autodiff()` itself.
 ///
+/// On Linux with glibc the first call also tells the allocator to keep large buffers for reuse
+/// (see [`keep_large_buffers`]); set `DD_MALLOC=system` to leave glibc's defaults.
+///
 /// # Example
 /// ```
 /// let dev = dd_prelude::device();
@@ -19,11 +22,44 @@ static CHOSEN: OnceLock<Device> = OnceLock::new();
 pub fn device() -> Device {
     CHOSEN
         .get_or_init(|| {
+            if std::env::var("DD_MALLOC").as_deref() != Ok("system") {
+                keep_large_buffers();
+            }
             let (dev, why) = pick();
             println!("dd-prelude: computing on {why}");
             dev
         })
         .clone()
+}
+
+/// Makes glibc serve large allocations from its heap and keep freed memory for the next one,
+/// instead of mapping every buffer above its mmap threshold (at most 32 MiB) afresh and
+/// unmapping it on free. A CPU training step allocates and frees activations of tens of MB
+/// (batch 128 x 128 channels x 28 x 28 floats is 51 MB); fresh maps are zero-filled page by page,
+/// which cost about half the step. Measured with `bench_train` (width 128, batch 128): 171 ->
+/// 335 images/s, peak resident memory unchanged (550 MB). The heap keeps its peak size until
+/// [`libc::malloc_trim`] (which `MttConfig::unroll_cost` calls) or the process ends.
+///
+/// Called once by [`device`]; a no-op off glibc. Returns whether glibc accepted both settings.
+///
+/// # Example
+/// ```
+/// let applied = dd_prelude::keep_large_buffers();
+/// assert_eq!(applied, cfg!(all(target_os = "linux", target_env = "gnu")));
+/// ```
+pub fn keep_large_buffers() -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only changes allocator parameters; it is safe to call at any time.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_MAX, 0) == 1
+                && libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX) == 1
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        false
+    }
 }
 
 #[cfg(feature = "cuda")]
