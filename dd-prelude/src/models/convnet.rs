@@ -217,8 +217,9 @@ impl ConvBlock {
             x = n.forward(x);
         }
         x = relu(x);
-        if let Some(p) = &self.avg {
-            x = p.forward(x);
+        if self.avg.is_some() {
+            // the field marks the pooling kind (and keeps saved records' layout)
+            x = super::avg_pool_2x2(x);
         }
         if let Some(p) = &self.max {
             x = p.forward(x);

@@ -22,7 +22,7 @@ pub use convnet::{ConvBlock, ConvNet, ConvNetConfig, NormKind, PoolKind};
 pub use dual::{DualEncoder, DualEncoderConfig};
 pub use lenet::{LeNet, LeNetConfig};
 pub use mlp::{Mlp, MlpConfig};
-pub use norm::Norm2d;
+pub use norm::{Norm2d, avg_pool_2x2};
 pub use resnet::{BasicBlock, ResNet, ResNetConfig, Shortcut};
 pub use text::{TextConvNet, TextConvNetConfig};
 pub use text_attention::{TextAttention, TextAttentionConfig};

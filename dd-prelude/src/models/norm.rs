@@ -81,3 +81,34 @@ pub(crate) fn out_len(len: usize, k: usize, stride: usize, padding: usize) -> Op
     let padded = len + 2 * padding;
     (padded >= k).then(|| (padded - k) / stride + 1)
 }
+
+/// 2x2 average pooling with stride 2, as `AvgPool2d([2, 2])` and PyTorch's `AvgPool2d(2)` (an odd
+/// last row or column is dropped), written as two reshaped sums: its gradient is a broadcast,
+/// which on the CPU runs about twice as fast forward and backward as the pooling op's generic
+/// backward (measured on `[128, 128, 28, 28]`, `examples/bench_train`). Used by [`ConvNet`]
+/// and the meta-gradient engine's `AvgPool2Op`.
+///
+/// [`ConvNet`]: super::ConvNet
+///
+/// # Example
+/// ```
+/// use dd_prelude::models::avg_pool_2x2;
+/// let dev = dd_prelude::device();
+/// let x = burn::tensor::Tensor::<4>::from_floats([[[[1.0, 2.0, 9.0], [3.0, 4.0, 9.0], [9.0, 9.0, 9.0]]]], &dev);
+/// assert_eq!(avg_pool_2x2(x).into_data().to_vec::<f32>().unwrap(), vec![2.5]);
+/// ```
+pub fn avg_pool_2x2(x: Tensor<4>) -> Tensor<4> {
+    let [n, c, h, w] = x.dims();
+    let (ho, wo) = (h / 2, w / 2);
+    let x = if h != 2 * ho || w != 2 * wo {
+        x.slice([0..n, 0..c, 0..2 * ho, 0..2 * wo])
+    } else {
+        x
+    };
+    x.reshape([n, c, ho, 2, 2 * wo])
+        .sum_dim(3)
+        .reshape([n, c, ho, wo, 2])
+        .sum_dim(4)
+        .reshape([n, c, ho, wo])
+        .mul_scalar(0.25)
+}

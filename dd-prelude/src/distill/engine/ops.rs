@@ -26,8 +26,8 @@
 //! ```
 
 use burn::tensor::activation::{log_softmax, relu, softmax};
-use burn::tensor::module::{avg_pool2d, conv_transpose2d, conv2d};
-use burn::tensor::ops::{AvgPoolOptions, ConvOptions, ConvTransposeOptions};
+use burn::tensor::module::{conv_transpose2d, conv2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Int, Tensor, TensorData};
 
 /// A 3x3 (any odd square kernel) convolution with stride 1, zero padding `padding` and a bias,
@@ -450,7 +450,7 @@ impl AvgPool2Op {
     /// Pools `x` `[n, c, h, w]` to `[n, c, h/2, w/2]`; the cache is the input's `[h, w]`.
     pub fn forward(&self, x: Tensor<4>) -> (Tensor<4>, [usize; 2]) {
         let [_, _, h, w] = x.dims();
-        (avg_pool2d(x, AvgPoolOptions::new([2, 2])), [h, w])
+        (crate::models::avg_pool_2x2(x), [h, w])
     }
 
     /// Gradient with respect to the input of size `input_hw`.
