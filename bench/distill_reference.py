@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from train_convnet import reset_peak, status_mib
+
 DATA = "/usr/share/datasets/fashion-mnist"
 
 
@@ -212,11 +214,15 @@ def mtt_iteration(fwd, start, target, syn, syn_lr, opt_img, opt_lr, args, rng):
 
 
 def timed(fn, iters):
+    """Iterations per second, and the peak resident MiB above the start (NaN off Linux)."""
     fn()  # warm-up
+    reset = reset_peak()
+    before = status_mib("VmRSS:")
     start = time.perf_counter()
     for _ in range(iters):
         fn()
-    return iters / (time.perf_counter() - start)
+    rate = iters / (time.perf_counter() - start)
+    return rate, (status_mib("VmHWM:") - before if reset else float("nan"))
 
 
 def main():
@@ -240,18 +246,19 @@ def main():
     dm_opt = torch.optim.SGD([dm_syn], lr=1.0, momentum=0.5)
     dc_syn = torch.cat([batch(x, idx[c], args.dc_ipc, rng) for c in range(10)]).requires_grad_(True)
     dc_opt = torch.optim.SGD([dc_syn], lr=0.1, momentum=0.5)
-    dm = timed(lambda: dm_iteration(x, idx, dm_syn, dm_opt, args, rng), args.dm_iters)
-    dc = timed(lambda: dc_iteration(x, idx, dc_syn, dc_opt, args, rng), args.dc_iters)
+    dm, dm_mib = timed(lambda: dm_iteration(x, idx, dm_syn, dm_opt, args, rng), args.dm_iters)
+    dc, dc_mib = timed(lambda: dc_iteration(x, idx, dc_syn, dc_opt, args, rng), args.dc_iters)
     fwd, start, target = mtt_setup(x, idx, args, rng)
     mtt_syn = torch.cat([batch(x, idx[c], args.mtt_ipc, rng) for c in range(10)]).requires_grad_(True)
     syn_lr = torch.tensor(0.01, requires_grad=True)
     opt_img = torch.optim.SGD([mtt_syn], lr=1000.0, momentum=0.5)
     opt_lr = torch.optim.SGD([syn_lr], lr=1e-5, momentum=0.5)
-    mtt = timed(lambda: mtt_iteration(fwd, start, target, mtt_syn, syn_lr, opt_img, opt_lr, args, rng),
+    mtt, mtt_mib = timed(lambda: mtt_iteration(fwd, start, target, mtt_syn, syn_lr, opt_img, opt_lr, args, rng),
                 args.mtt_iters)
     print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "width": args.width,
                       "dm_ipc": args.dm_ipc, "dm_it_per_s": dm, "dc_ipc": args.dc_ipc, "dc_it_per_s": dc,
-                      "mtt_ipc": args.mtt_ipc, "mtt_steps": args.mtt_steps, "mtt_it_per_s": mtt}))
+                      "mtt_ipc": args.mtt_ipc, "mtt_steps": args.mtt_steps, "mtt_it_per_s": mtt,
+                      "dm_peak_mib": dm_mib, "dc_peak_mib": dc_mib, "mtt_peak_mib": mtt_mib}))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ line with the measured throughput.
 
 Input file (little-endian): u32 n, u32 c, u32 h, u32 w, u32 classes, then n*c*h*w f32
 normalised pixels, then n u32 labels.
+
+Also reported: the peak resident memory of the training above what the process held before it
+(Linux high-water mark, reset first), and the GFLOP/s of a 2048x2048 f32 matrix product, the
+practical peak the benchmark compares convolution FLOP rates with.
 """
 import argparse
 import json
@@ -34,6 +38,35 @@ def read(path):
         x = np.frombuffer(f.read(4 * n * c * h * w), dtype="<f4").reshape(n, c, h, w)
         y = np.frombuffer(f.read(4 * n), dtype="<u4").astype(np.int64)
     return torch.from_numpy(x.copy()), torch.from_numpy(y), k
+
+
+def status_mib(key):
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float("nan")
+
+
+def reset_peak():
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def matmul_gflops(n=2048, reps=5):
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    return 2.0 * n ** 3 * reps / (time.perf_counter() - start) / 1e9
 
 
 def main():
@@ -63,6 +96,9 @@ def main():
         opt.step()
         return loss.item()
 
+    peak_gflops = matmul_gflops()
+    reset = reset_peak()
+    before = status_mib("VmRSS:")
     g = torch.Generator().manual_seed(a.seed)
     for _ in range(a.warmup_steps):
         step(torch.randint(0, n, (a.batch,), generator=g))
@@ -74,6 +110,7 @@ def main():
             loss = step(idx)
             seen += len(idx)
     secs = time.perf_counter() - start
+    peak = status_mib("VmHWM:") - before if reset else float("nan")
     print(json.dumps({
         "framework": f"pytorch {torch.__version__}",
         "threads": torch.get_num_threads(),
@@ -81,6 +118,8 @@ def main():
         "seconds": secs,
         "images_per_s": seen / secs,
         "final_loss": loss,
+        "peak_mib": peak,
+        "matmul_gflops": peak_gflops,
     }))
 
 

@@ -29,6 +29,8 @@ use dd_prelude::distill::{
     trajectory_loss,
 };
 use dd_prelude::*;
+
+mod common;
 use rand::SeedableRng;
 
 fn env(name: &str, default: usize) -> usize {
@@ -39,13 +41,20 @@ fn env(name: &str, default: usize) -> usize {
 }
 
 /// Seconds per call of `f` over `n` calls after one warm-up call.
-fn time(n: usize, mut f: impl FnMut()) -> f64 {
+/// Seconds per call of `f` over `n` calls after one warm-up call.
+fn time(n: usize, f: impl FnMut()) -> f64 {
+    time_and_peak(n, f).0
+}
+
+/// [`time`], and the peak resident MiB of the timed calls above what the process held before.
+fn time_and_peak(n: usize, mut f: impl FnMut()) -> (f64, f64) {
     f();
+    let watch = PeakMemory::start();
     let t = Instant::now();
     for _ in 0..n {
         f();
     }
-    t.elapsed().as_secs_f64() / n as f64
+    (t.elapsed().as_secs_f64() / n as f64, watch.peak_mib())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,8 +70,9 @@ fn main() -> anyhow::Result<()> {
     let fm = FashionMnist::load_default()?;
     let data = &fm.train;
     println!(
-        "bench_distill: Fashion-MNIST train ({} images), ConvNet width {width} depth 3",
-        data.len()
+        "bench_distill: Fashion-MNIST train ({} images), ConvNet width {width} depth 3; {}",
+        data.len(),
+        common::cpu_model()
     );
 
     // --- the engine against a plain training step (batch 256, one class) ---
@@ -119,12 +129,12 @@ fn main() -> anyhow::Result<()> {
     // --- whole iterations ---
     let dm = DmConfig::new(dm_ipc).with_width(width).with_progress(false);
     let mut run = dm.start(data, &dev)?;
-    let dm_s = time(dm_iters, || {
+    let (dm_s, dm_s_mib) = time_and_peak(dm_iters, || {
         run.steps(1).expect("DM step");
     });
     let dc = DcConfig::new(dc_ipc).with_width(width).with_progress(false);
     let mut run = dc.start(data, &dev)?;
-    let dc_s = time(dc_iters, || {
+    let (dc_s, dc_s_mib) = time_and_peak(dc_iters, || {
         run.steps(1).expect("DC step");
     });
     // MTT: start and target one SGD step apart on a real batch of 10 per class.
@@ -143,7 +153,7 @@ fn main() -> anyhow::Result<()> {
     let syn_labels: Vec<usize> = syn_idx.iter().map(|&i| data.labels()[i]).collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut lr = 0.01;
-    let mtt_cm = time(mtt_iters, || {
+    let (mtt_cm, mtt_cm_mib) = time_and_peak(mtt_iters, || {
         let unroll = Unroll::new(
             syn_labels.clone(),
             10,
@@ -156,7 +166,7 @@ fn main() -> anyhow::Result<()> {
         syn = syn.clone().sub(di.mul_scalar(1000.0));
         lr -= 1e-5 * dl;
     });
-    let mtt_plain = time(mtt_iters, || {
+    let (mtt_plain, mtt_plain_mib) = time_and_peak(mtt_iters, || {
         let unroll = Unroll::new(
             syn_labels.clone(),
             10,
@@ -230,28 +240,47 @@ fn main() -> anyhow::Result<()> {
                 "PyTorch {} ({} threads): DM ipc {dm_ipc}: {pdm:.3} it/s; DC ipc {dc_ipc}: {pdc:.3} it/s",
                 v["torch"], v["threads"]
             );
-            println!("| method | dd-prelude it/s | PyTorch it/s | ratio dd-prelude / PyTorch |");
-            println!("|---|---|---|---|");
+            let mib = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
             println!(
-                "| DM ipc {dm_ipc} | {:.3} | {pdm:.3} | {:.2} |",
-                1.0 / dm_s,
-                (1.0 / dm_s) / pdm
+                "| method | dd-prelude it/s | PyTorch it/s | ratio dd-prelude / PyTorch | dd-prelude peak MiB | PyTorch peak MiB |"
             );
-            println!(
-                "| DC ipc {dc_ipc} | {:.3} | {pdc:.3} | {:.2} |",
-                1.0 / dc_s,
-                (1.0 / dc_s) / pdc
-            );
-            println!(
-                "| MTT ipc {mtt_ipc}, {mtt_steps} steps, constant memory | {:.3} | {pmtt:.3} | {:.2} |",
-                1.0 / mtt_cm,
-                (1.0 / mtt_cm) / pmtt
-            );
-            println!(
-                "| MTT ipc {mtt_ipc}, {mtt_steps} steps, plain unroll | {:.3} | {pmtt:.3} | {:.2} |",
-                1.0 / mtt_plain,
-                (1.0 / mtt_plain) / pmtt
-            );
+            println!("|---|---|---|---|---|---|");
+            for (name, secs, ours_mib, theirs, theirs_mib) in [
+                (
+                    format!("DM ipc {dm_ipc}"),
+                    dm_s,
+                    dm_s_mib,
+                    pdm,
+                    mib("dm_peak_mib"),
+                ),
+                (
+                    format!("DC ipc {dc_ipc}"),
+                    dc_s,
+                    dc_s_mib,
+                    pdc,
+                    mib("dc_peak_mib"),
+                ),
+                (
+                    format!("MTT ipc {mtt_ipc}, {mtt_steps} steps, constant memory"),
+                    mtt_cm,
+                    mtt_cm_mib,
+                    pmtt,
+                    mib("mtt_peak_mib"),
+                ),
+                (
+                    format!("MTT ipc {mtt_ipc}, {mtt_steps} steps, plain unroll"),
+                    mtt_plain,
+                    mtt_plain_mib,
+                    pmtt,
+                    mib("mtt_peak_mib"),
+                ),
+            ] {
+                println!(
+                    "| {name} | {:.3} | {theirs:.3} | {:.2} | {ours_mib:.0} | {theirs_mib:.0} |",
+                    1.0 / secs,
+                    (1.0 / secs) / theirs
+                );
+            }
         }
         Ok(o) => println!(
             "PyTorch reference failed: {}",

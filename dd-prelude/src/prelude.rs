@@ -4,7 +4,7 @@
 //! the two never collide. One block per concern.
 
 // --- core: device, scale, errors, progress, plans ---
-pub use crate::device::{device, keep_large_buffers};
+pub use crate::device::{PeakMemory, device, keep_large_buffers};
 pub use crate::error::{Error, Result};
 pub use crate::plan::TourPlan;
 pub use crate::progress::{Progress, format_secs};

@@ -234,14 +234,6 @@ pub struct UnrollCost {
     pub loss: f64,
 }
 
-/// A line of `/proc/self/status` in MiB (`VmRSS`, `VmHWM`), if the platform has one.
-fn proc_status_mib(key: &str) -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(key))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
 impl MttConfig {
     /// Memory and time of one MTT gradient with `syn_steps` unrolled steps on this config's
     /// network (width, depth, augmentation, synthetic batch) for a set shaped like `data`
@@ -292,16 +284,9 @@ impl MttConfig {
             cfg.augment.clone(),
             &mut rng,
         );
-        // Give memory freed by earlier work back to the system (glibc keeps it otherwise, and
-        // the peak above the baseline would miss what it reuses), then reset the peak
-        // (Linux: writing 5 to clear_refs).
-        #[cfg(all(target_os = "linux", target_env = "gnu"))]
-        // SAFETY: malloc_trim only releases free heap memory; it takes no pointers.
-        unsafe {
-            libc::malloc_trim(0);
-        }
-        let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
-        let before = proc_status_mib("VmRSS:");
+        // Memory freed by earlier work goes back to the system first (glibc keeps it otherwise,
+        // and the peak above the baseline would miss what it reuses).
+        let watch = crate::PeakMemory::start();
         let started = std::time::Instant::now();
         let loss = if constant_memory {
             unroll
@@ -320,10 +305,7 @@ impl MttConfig {
             value
         };
         let seconds = started.elapsed().as_secs_f64();
-        let peak_mib = match (reset, before, proc_status_mib("VmHWM:")) {
-            (true, Some(b), Some(p)) => (p - b).max(0.0),
-            _ => f64::NAN,
-        };
+        let peak_mib = watch.peak_mib();
         Ok(UnrollCost {
             syn_steps,
             constant_memory,

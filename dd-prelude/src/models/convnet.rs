@@ -96,6 +96,41 @@ impl ConvNetConfig {
         s
     }
 
+    /// Floating-point operations (multiply and add counted apart) of the convolutions and the
+    /// linear layer for one image: `(forward, training step)`. A training step is the forward
+    /// plus, for every layer, the weight gradient (same cost as its forward) and, for every
+    /// layer but the first (whose input needs none), the input gradient. Normalisation, ReLU
+    /// and pooling are left out (a few operations per activation); benchmarks divide these by
+    /// the measured time for the FLOP rate the matrix products reach.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// let (fwd, train) = ConvNetConfig::new(10, 1, [28, 28]).with_depth(1).with_width(4).flops_per_image();
+    /// // one 3x3 conv 1 -> 4 at 28x28, then a linear layer 4*14*14 -> 10
+    /// assert_eq!(fwd, (2 * 4 * 9 * 28 * 28 + 2 * 784 * 10) as f64);
+    /// assert_eq!(train, 2.0 * fwd + (2 * 784 * 10) as f64);
+    /// ```
+    pub fn flops_per_image(&self) -> (f64, f64) {
+        let [mut h, mut w] = self.image_size;
+        let (mut forward, mut input_grads) = (0.0, 0.0);
+        for i in 0..self.depth {
+            let cin = if i == 0 { self.channels } else { self.width };
+            let layer = 2.0 * (self.width * cin * 9 * h * w) as f64;
+            forward += layer;
+            if i > 0 {
+                input_grads += layer;
+            }
+            if self.pool != PoolKind::None {
+                (h, w) = (h / 2, w / 2);
+            }
+        }
+        let linear = 2.0 * (self.width * h * w * self.num_classes) as f64;
+        forward += linear;
+        input_grads += linear;
+        (forward, 2.0 * forward + input_grads)
+    }
+
     /// Checks every field: at least one class, channel, width and block; images large enough
     /// for the blocks' pooling; weights and one image's activations that fit in memory.
     ///
