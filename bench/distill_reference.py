@@ -120,7 +120,7 @@ def dm_iteration(x, idx, syn, opt, args, rng):
         p.requires_grad = False
     loss = torch.tensor(0.0)
     for c in range(10):
-        real = batch(x, idx[c], 256, rng)
+        real = batch(x, idx[c], args.dm_real, rng)
         s = syn[c * args.dm_ipc:(c + 1) * args.dm_ipc]
         real, s = siamese(real, s, rng)
         loss = loss + ((net.embed(real).detach().mean(0) - net.embed(s).mean(0)) ** 2).sum()
@@ -148,7 +148,7 @@ def dc_iteration(x, idx, syn, opt, args, rng):
     for ol in range(outer):
         loss = torch.tensor(0.0)
         for c in range(10):
-            real = batch(x, idx[c], 256, rng)
+            real = batch(x, idx[c], args.dm_real, rng)
             lr_ = torch.full((real.shape[0],), c)
             gw_real = [g.detach() for g in torch.autograd.grad(F.cross_entropy(net(real), lr_), params)]
             s = syn[c * args.dc_ipc:(c + 1) * args.dc_ipc]
@@ -235,6 +235,9 @@ def main():
     ap.add_argument("--mtt-ipc", type=int, default=10)
     ap.add_argument("--mtt-steps", type=int, default=20)
     ap.add_argument("--mtt-iters", type=int, default=3)
+    ap.add_argument("--dm-real", type=int, default=256, help="real images per class in a DM iteration")
+    ap.add_argument("--dm-scaling", default="",
+                    help="comma-separated real batches per class: time only DM at each, one JSON line")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -244,6 +247,14 @@ def main():
     idx = per_class(y, 10)
     dm_syn = torch.cat([batch(x, idx[c], args.dm_ipc, rng) for c in range(10)]).requires_grad_(True)
     dm_opt = torch.optim.SGD([dm_syn], lr=1.0, momentum=0.5)
+    if args.dm_scaling:
+        rows = []
+        for real in (int(r) for r in args.dm_scaling.split(",")):
+            args.dm_real = real
+            rate, mib = timed(lambda: dm_iteration(x, idx, dm_syn, dm_opt, args, rng), args.dm_iters)
+            rows.append({"real": real, "it_per_s": rate, "peak_mib": mib})
+        print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "dm_scaling": rows}))
+        return
     dc_syn = torch.cat([batch(x, idx[c], args.dc_ipc, rng) for c in range(10)]).requires_grad_(True)
     dc_opt = torch.optim.SGD([dc_syn], lr=0.1, momentum=0.5)
     dm, dm_mib = timed(lambda: dm_iteration(x, idx, dm_syn, dm_opt, args, rng), args.dm_iters)

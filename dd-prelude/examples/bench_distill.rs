@@ -6,6 +6,7 @@
 //! nice cargo run --release -p dd-prelude --example bench_distill
 //! BENCH_WIDTH=128 BENCH_DM_ITERS=5 BENCH_DC_ITERS=5 DD_BENCH_PYTHON=.venv-bench/bin/python ...
 //! BENCH_MTT_IPC=10 BENCH_MTT_STEPS=20 BENCH_MTT_ITERS=3 ...
+//! BENCH_DM_SCALING=64,128,256,512,1024 ...   # DM only, at each real batch per class
 //! ```
 //! MTT: one iteration is the gradient of the trajectory loss through `syn_steps` SGD steps (all
 //! synthetic images in each step's batch, DSA on each) and one step of the images and the step
@@ -57,6 +58,75 @@ fn time_and_peak(n: usize, mut f: impl FnMut()) -> (f64, f64) {
     (t.elapsed().as_secs_f64() / n as f64, watch.peak_mib())
 }
 
+/// A DM iteration at each real batch per class in `list`, here and in the PyTorch reference:
+/// seconds per iteration, per real image, and peak memory.
+fn dm_scaling(
+    list: &str,
+    data: &ImageSet,
+    width: usize,
+    ipc: usize,
+    iters: usize,
+    dev: &burn::tensor::Device,
+) -> anyhow::Result<()> {
+    let reals: Vec<usize> = list
+        .split(',')
+        .map(|r| r.trim().parse())
+        .collect::<Result<_, _>>()?;
+    let mut ours = Vec::new();
+    for &real in &reals {
+        let dm = DmConfig::new(ipc)
+            .with_width(width)
+            .with_batch_real(real)
+            .with_progress(false);
+        let mut run = dm.start(data, dev)?;
+        ours.push(time_and_peak(iters, || {
+            run.steps(1).expect("DM step");
+        }));
+    }
+    let python =
+        std::env::var("DD_BENCH_PYTHON").unwrap_or_else(|_| ".venv-bench/bin/python".into());
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/distill_reference.py");
+    let out = Command::new(&python)
+        .args([
+            script,
+            "--width",
+            &width.to_string(),
+            "--dm-ipc",
+            &ipc.to_string(),
+        ])
+        .args(["--dm-iters", &iters.to_string(), "--dm-scaling", list])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "PyTorch reference failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(line.lines().last().unwrap_or("{}"))?;
+    println!(
+        "DM ipc {ipc}, {iters} iterations each; reference PyTorch {} ({} threads)",
+        v["torch"], v["threads"]
+    );
+    println!(
+        "| real per class | dd-prelude s/it | ms per real image | PyTorch s/it | ms per real image | ratio dd-prelude / PyTorch (it/s) | dd-prelude peak MiB | PyTorch peak MiB |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (i, (&real, (secs, mib))) in reals.iter().zip(ours).enumerate() {
+        let row = &v["dm_scaling"][i];
+        let theirs = 1.0 / row["it_per_s"].as_f64().unwrap_or(f64::NAN);
+        let images = (real * data.num_classes()) as f64;
+        println!(
+            "| {real} | {secs:.3} | {:.3} | {theirs:.3} | {:.3} | {:.2} | {mib:.0} | {:.0} |",
+            1e3 * secs / images,
+            1e3 * theirs / images,
+            theirs / secs,
+            row["peak_mib"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     let width = env("BENCH_WIDTH", 128);
     let dm_ipc = env("BENCH_DM_IPC", 10);
@@ -74,6 +144,9 @@ fn main() -> anyhow::Result<()> {
         data.len(),
         common::cpu_model()
     );
+    if let Ok(list) = std::env::var("BENCH_DM_SCALING") {
+        return dm_scaling(&list, data, width, dm_ipc, dm_iters, &dev);
+    }
 
     // --- the engine against a plain training step (batch 256, one class) ---
     let cfg = ConvNetConfig::for_set(data).with_width(width);
