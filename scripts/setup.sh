@@ -16,6 +16,15 @@ if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist
 fi
 
+# 1a. mold: evcxr links every cell's library with mold when it is on PATH (else lld, else the
+#     system linker); each cell links the prelude's dependencies, so the linker is on the
+#     critical path of every cell.
+if ! command -v mold >/dev/null; then
+  log "installing mold (apt-get), the kernel's linker"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mold
+fi
+
 # 1b. The other embedded defaults (caption pairs, sentences, word vectors, encoder weights).
 if [ -f scripts/fetch-data.sh ]; then
   bash scripts/fetch-data.sh
