@@ -58,6 +58,19 @@ fn time_and_peak(n: usize, mut f: impl FnMut()) -> (f64, f64) {
     (t.elapsed().as_secs_f64() / n as f64, watch.peak_mib())
 }
 
+/// The PyTorch reference script's command (arguments still to add), and the interpreter's name.
+fn reference() -> (String, Command) {
+    let python =
+        std::env::var("DD_BENCH_PYTHON").unwrap_or_else(|_| ".venv-bench/bin/python".into());
+    let mut cmd = Command::new(&python);
+    cmd.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../bench/distill_reference.py"
+    ))
+    .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    (python, cmd)
+}
+
 /// A DM iteration at each real batch per class in `list`, here and in the PyTorch reference:
 /// seconds per iteration, per real image, and peak memory.
 fn dm_scaling(
@@ -83,19 +96,10 @@ fn dm_scaling(
             run.steps(1).expect("DM step");
         }));
     }
-    let python =
-        std::env::var("DD_BENCH_PYTHON").unwrap_or_else(|_| ".venv-bench/bin/python".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/distill_reference.py");
-    let out = Command::new(&python)
-        .args([
-            script,
-            "--width",
-            &width.to_string(),
-            "--dm-ipc",
-            &ipc.to_string(),
-        ])
+    let (_, mut reference) = reference();
+    let out = reference
+        .args(["--width", &width.to_string(), "--dm-ipc", &ipc.to_string()])
         .args(["--dm-iters", &iters.to_string(), "--dm-scaling", list])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()?;
     anyhow::ensure!(
         out.status.success(),
@@ -271,12 +275,9 @@ fn main() -> anyhow::Result<()> {
     );
 
     // --- the PyTorch reference, same run ---
-    let python =
-        std::env::var("DD_BENCH_PYTHON").unwrap_or_else(|_| ".venv-bench/bin/python".into());
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/distill_reference.py");
-    let out = Command::new(&python)
+    let (python, mut reference) = reference();
+    let out = reference
         .args([
-            script,
             "--width",
             &width.to_string(),
             "--dm-ipc",
@@ -298,7 +299,6 @@ fn main() -> anyhow::Result<()> {
             "--mtt-iters",
             &mtt_iters.to_string(),
         ])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output();
     match out {
         Ok(o) if o.status.success() => {
