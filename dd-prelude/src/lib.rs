@@ -41,6 +41,7 @@ pub mod select;
 pub mod show;
 pub mod text;
 pub mod train;
+pub mod vl;
 
 /// Re-exported so notebooks can build tables with `polars::df!` without their own `:dep`.
 pub use polars;

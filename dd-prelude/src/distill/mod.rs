@@ -72,6 +72,7 @@ pub use report::{
 };
 pub use settings::DistillCommon;
 pub use sldd::{Sldd, SlddConfig, SlddParams, sldd_evaluate, sldd_loss};
+pub(crate) use synthetic::read_f32;
 pub use synthetic::{Accuracy, SyntheticSet};
 
 use burn::tensor::Device;
