@@ -63,7 +63,7 @@ pub struct DualEncoder {
 }
 
 /// Rows scaled to unit length.
-fn normalize(x: Tensor<2>) -> Tensor<2> {
+pub(crate) fn normalize(x: Tensor<2>) -> Tensor<2> {
     let norm = x.clone().square().sum_dim(1).add_scalar(1e-12).sqrt();
     x.div(norm)
 }

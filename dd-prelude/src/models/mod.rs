@@ -19,6 +19,7 @@ mod vgg;
 pub use alexnet::{AlexNet, AlexNetConfig};
 pub use arch::{AnyNet, Arch};
 pub use convnet::{ConvBlock, ConvNet, ConvNetConfig, NormKind, PoolKind};
+pub(crate) use dual::normalize;
 pub use dual::{DualEncoder, DualEncoderConfig};
 pub use lenet::{LeNet, LeNetConfig};
 pub use mlp::{Mlp, MlpConfig};

@@ -2,7 +2,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 
 use super::Hook;
 use crate::data::hard_cross_entropy;
-use crate::models::Classifier;
+use crate::models::{Classifier, normalize};
 
 /// CLIP's symmetric contrastive (InfoNCE) loss of `[n, n]` similarity logits whose diagonal
 /// holds the matching pairs: `(CE(logits, diag) + CE(logits^T, diag)) / 2`, image-to-text and
@@ -25,6 +25,28 @@ pub fn symmetric_contrastive(logits: Tensor<2>) -> Tensor<1> {
     let rows = hard_cross_entropy(logits.clone(), diag.clone());
     let cols = hard_cross_entropy(logits.transpose(), diag);
     rows.add(cols).div_scalar(2.0)
+}
+
+/// CLIP's symmetric InfoNCE of matching rows of `image` and `text` embeddings (`[n, d]`
+/// each): both L2-normalised, logits `cos(image_i, text_j) / temperature`, then
+/// [`symmetric_contrastive`]. Seed 001 and CLIP use `temperature = 0.07`.
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// use burn::tensor::Tensor;
+/// let dev = device();
+/// let i = Tensor::<2>::from_floats([[1.0, 0.0], [0.0, 2.0]], &dev);
+/// let t = Tensor::<2>::from_floats([[3.0, 0.0], [0.0, 1.0]], &dev);
+/// // Cosines 1 on the diagonal, 0 off it: each row's loss is ln(1 + e^(-1/T)).
+/// let loss: f32 = infonce(i, t, 0.5).into_scalar();
+/// assert!((loss - (1.0f32 + (-2.0f32).exp()).ln()).abs() < 1e-5);
+/// ```
+pub fn infonce(image: Tensor<2>, text: Tensor<2>, temperature: f64) -> Tensor<1> {
+    let logits = normalize(image)
+        .matmul(normalize(text).transpose())
+        .div_scalar(temperature);
+    symmetric_contrastive(logits)
 }
 
 /// A [`Hook`] that trains a dual encoder (logits `[n, n]` of images against captions) with

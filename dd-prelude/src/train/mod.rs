@@ -9,7 +9,7 @@ mod contrastive;
 mod history;
 
 pub use crate::augment::Augment;
-pub use contrastive::{SymmetricContrastive, symmetric_contrastive};
+pub use contrastive::{SymmetricContrastive, infonce, symmetric_contrastive};
 pub use history::{EpochRecord, History};
 
 use std::ops::ControlFlow;

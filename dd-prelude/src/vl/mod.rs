@@ -6,6 +6,9 @@
 //! |---|---|---|
 //! | WordPiece tokenisation of BERT's `vocab.txt` | [`WordPiece`] | |
 //! | the frozen text encoder, all-MiniLM-L6-v2 | [`MiniLm`] | `safetensors` |
+//! | caption embeddings, computed once and cached; the training pairs | [`CaptionEmbeddings`] | [`EmbeddedPairs`](crate::data::EmbeddedPairs) |
+//! | retrieval R@1/5/10 both ways, several captions per image | [`Recall`], [`similarity`] | [`DualEncoder`](crate::models::DualEncoder) |
+//! | symmetric InfoNCE with a temperature | [`infonce`](crate::train::infonce) | [`SymmetricContrastive`](crate::train::SymmetricContrastive) |
 //!
 //! The module sits above `distill`, `select`, `train` and `data`, and imports only from them
 //! and the layers below.
@@ -18,8 +21,12 @@
 //! # Ok::<(), dd_prelude::Error>(())
 //! ```
 
+mod captions;
 mod minilm;
+mod retrieval;
 mod wordpiece;
 
+pub use captions::CaptionEmbeddings;
 pub use minilm::MiniLm;
+pub use retrieval::{RECALL_AT, Recall, similarity};
 pub use wordpiece::WordPiece;
