@@ -136,7 +136,7 @@ impl MiniLm {
             .map_err(|e| Error::data(&cfg_path, format!("not a BERT config: {e}")))?;
         if cfg.hidden_act != "gelu"
             || cfg.num_attention_heads == 0
-            || cfg.hidden_size % cfg.num_attention_heads != 0
+            || !cfg.hidden_size.is_multiple_of(cfg.num_attention_heads)
         {
             return Err(Error::data(
                 &cfg_path,

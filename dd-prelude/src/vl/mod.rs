@@ -8,6 +8,9 @@
 //! | the frozen text encoder, all-MiniLM-L6-v2 | [`MiniLm`] | `safetensors` |
 //! | caption embeddings, computed once and cached; the training pairs | [`CaptionEmbeddings`] | [`EmbeddedPairs`](crate::data::EmbeddedPairs) |
 //! | retrieval R@1/5/10 both ways, several captions per image | [`Recall`], [`similarity`] | [`DualEncoder`](crate::models::DualEncoder) |
+//! | seed 001's protocol: fresh dual encoders, R@K mean ± std; its table | [`evaluate_pairs`], [`RetrievalReport`], [`retrieval_table`] | [`fit_with`](crate::train::fit_with), [`EvalPreset`](crate::eval::EvalPreset) |
+//! | coreset baselines on pairs in the joint embedding | [`PairCoreset`], [`JointEmbedding`] | [`select`](crate::select) |
+//! | notebook 30's sizes, data, rows, published figures, retrieval example | [`VlPlan`], [`VlData`], [`published_flickr30k`], [`retrieval_example`] | [`Scale`](crate::Scale), [`Twemoji`](crate::data::Twemoji) |
 //! | symmetric InfoNCE with a temperature | [`infonce`](crate::train::infonce) | [`SymmetricContrastive`](crate::train::SymmetricContrastive) |
 //!
 //! The module sits above `distill`, `select`, `train` and `data`, and imports only from them
@@ -22,11 +25,15 @@
 //! ```
 
 mod captions;
+mod eval;
 mod minilm;
+mod plan;
 mod retrieval;
 mod wordpiece;
 
 pub use captions::CaptionEmbeddings;
+pub use eval::{JointEmbedding, PairCoreset, RetrievalReport, evaluate_pairs, retrieval_table};
 pub use minilm::MiniLm;
+pub use plan::{VlData, VlPlan, published_flickr30k, recall_plot, retrieval_example};
 pub use retrieval::{RECALL_AT, Recall, similarity};
 pub use wordpiece::WordPiece;
