@@ -6,7 +6,8 @@ use burn::tensor::Device;
 use polars::prelude::*;
 
 use super::{
-    CaptionEmbeddings, MiniLm, PairCoreset, Recall, RetrievalReport, evaluate_pairs, similarity,
+    BiArch, BiParams, BiTrajectoryConfig, CaptionEmbeddings, DistilledPairs, MiniLm, PairCoreset,
+    Recall, RetrievalReport, evaluate_pairs, similarity, train_bi_expert,
 };
 use crate::data::{EmbeddedPairs, Examples, PairSet, PairSplits, Twemoji};
 use crate::error::{Error, Result};
@@ -66,9 +67,11 @@ impl VlData {
 /// |---|---|---|---|
 /// | image side | 16 px | 32 px | 64 px |
 /// | ConvNet width x depth | 8 x 2 | 32 x 3 | 128 x 3 |
-/// | full-data models x epochs | 1 x 2 | 3 x 30 | 5 x 50 |
-/// | subset models x epochs | 2 x 5 | 3 x 150 | 5 x 300 |
+/// | full-data models x epochs | 1 x 2 | 2 x 20 | 5 x 50 |
+/// | subset models x epochs | 2 x 5 | 3 x 100 | 5 x 300 |
 /// | pairs per subset | 100 | 100, 200 | 100, 200, 500 |
+/// | experts x epochs | 1 x 2 | 3 x 8 | 10 x 20 |
+/// | matching: iterations, student steps, expert epochs, max start | 3, 2, 1, 1 | 80, 5, 2, 5 | 1000, 20, 2, 10 |
 ///
 /// Optimiser: SGD, momentum 0.9, lr 0.05, batch 128, step at half (the [`EvalPreset`]).
 ///
@@ -98,6 +101,14 @@ pub struct VlPlan {
     pub eval: EvalPreset,
     /// Pairs per subset.
     pub budgets: Vec<usize>,
+    /// Expert trajectories of both sides (stage 1).
+    pub experts: usize,
+    /// Epochs of each expert trajectory.
+    pub expert_epochs: usize,
+    /// Step size of the experts' plain SGD.
+    pub expert_lr: f64,
+    /// Bi-trajectory matching's settings (stage 2); `pairs` is set per budget.
+    pub distill: BiTrajectoryConfig,
 }
 
 impl VlPlan {
@@ -119,15 +130,26 @@ impl VlPlan {
             embed_dim: 64,
             full: scale.pick(
                 preset("smoke", 1, 2),
-                preset("vl-cpu", 3, 30),
+                preset("vl-cpu", 2, 20),
                 preset("vl-full", 5, 50),
             ),
             eval: scale.pick(
                 preset("smoke", 2, 5),
-                preset("vl-cpu", 3, 150),
+                preset("vl-cpu", 3, 100),
                 preset("vl-full", 5, 300),
             ),
             budgets: scale.pick(vec![100], vec![100, 200], vec![100, 200, 500]),
+            experts: scale.pick(1, 3, 10),
+            expert_epochs: scale.pick(2, 8, 20),
+            expert_lr: 0.05,
+            distill: BiTrajectoryConfig {
+                iterations: scale.pick(3, 80, 1000),
+                syn_steps: scale.pick(2, 5, 20),
+                expert_epochs: scale.pick(1, 2, 2),
+                max_start_epoch: scale.pick(1, 5, 10),
+                batch_syn: scale.pick(50, 50, 100),
+                ..BiTrajectoryConfig::new(100)
+            },
         }
     }
 
@@ -231,6 +253,111 @@ impl VlPlan {
             }
         }
         Ok(out)
+    }
+}
+
+impl VlPlan {
+    /// Stage 1: the plan's expert trajectories of both sides on the training pairs (expert
+    /// `i` seeded by `i`).
+    pub fn experts(&self, data: &VlData, device: &Device) -> Result<Vec<Vec<BiParams>>> {
+        let arch = BiArch::new(&self.encoder(data.train.text_dim()))?;
+        let mut progress = crate::progress::Progress::new("expert trajectories", self.experts);
+        (0..self.experts)
+            .map(|i| {
+                let t = train_bi_expert(
+                    &arch,
+                    &data.train,
+                    self.expert_epochs,
+                    self.expert_lr,
+                    self.full.batch_size,
+                    i as u64,
+                    device,
+                );
+                progress.tick(1, || format!("expert {}/{}", i + 1, self.experts));
+                t
+            })
+            .collect()
+    }
+
+    /// Stage 2: `pairs` synthetic pairs by bi-trajectory matching of `experts`, with the
+    /// plan's settings changed by `adjust` (an ablation turns a side off, or starts from
+    /// noise).
+    pub fn distill_with(
+        &self,
+        data: &VlData,
+        experts: &[Vec<BiParams>],
+        pairs: usize,
+        adjust: impl FnOnce(&mut BiTrajectoryConfig),
+        device: &Device,
+    ) -> Result<DistilledPairs> {
+        let arch = BiArch::new(&self.encoder(data.train.text_dim()))?;
+        let mut cfg = self.distill.clone();
+        cfg.pairs = pairs;
+        adjust(&mut cfg);
+        cfg.distill(&arch, &data.train, &data.train_captions, experts, device)
+    }
+
+    /// Scores a distilled set under the subset protocol, training with its learned step size
+    /// (as MTT and seed 001's code evaluate).
+    pub fn score_distilled(
+        &self,
+        method: &str,
+        data: &VlData,
+        distilled: &DistilledPairs,
+        device: &Device,
+    ) -> Result<RetrievalReport> {
+        evaluate_pairs(
+            method,
+            &distilled.set,
+            &data.test,
+            &data.test_captions,
+            &self.encoder(data.train.text_dim()),
+            &self.eval.clone().with_lr(distilled.lr),
+            device,
+        )
+    }
+
+    /// Bi-trajectory distillation at every budget, each scored: the table's distilled rows
+    /// and the sets.
+    pub fn distilled_rows(
+        &self,
+        data: &VlData,
+        experts: &[Vec<BiParams>],
+        device: &Device,
+    ) -> Result<(Vec<RetrievalReport>, Vec<DistilledPairs>)> {
+        let mut rows = Vec::new();
+        let mut sets = Vec::new();
+        for &n in &self.budgets {
+            let d = self.distill_with(data, experts, n, |_| {}, device)?;
+            rows.push(self.score_distilled("Bi-trajectory (seed 001)", data, &d, device)?);
+            sets.push(d);
+        }
+        Ok((rows, sets))
+    }
+
+    /// Seed 001's ablations at the plan's first budget, each scored: image side only (text
+    /// embeddings kept real), text side only (images kept real), and both sides from noise
+    /// instead of real pairs.
+    pub fn ablations(
+        &self,
+        data: &VlData,
+        experts: &[Vec<BiParams>],
+        device: &Device,
+    ) -> Result<Vec<RetrievalReport>> {
+        let n = self.budgets[0];
+        type Adjust = fn(&mut BiTrajectoryConfig);
+        let variants: [(&str, Adjust); 3] = [
+            ("ablation: images only", |c| c.learn_text = false),
+            ("ablation: text only", |c| c.learn_images = false),
+            ("ablation: noise init", |c| c.real_init = false),
+        ];
+        variants
+            .into_iter()
+            .map(|(name, adjust)| {
+                let d = self.distill_with(data, experts, n, adjust, device)?;
+                self.score_distilled(name, data, &d, device)
+            })
+            .collect()
     }
 }
 
