@@ -67,8 +67,8 @@ impl VlData {
 /// |---|---|---|---|
 /// | image side | 16 px | 32 px | 64 px |
 /// | ConvNet width x depth | 8 x 2 | 32 x 3 | 128 x 3 |
-/// | full-data models x epochs | 1 x 2 | 2 x 20 | 5 x 50 |
-/// | subset models x epochs | 2 x 5 | 3 x 100 | 5 x 300 |
+/// | full-data models x epochs | 1 x 2 | 2 x 15 | 5 x 50 |
+/// | subset models x epochs | 2 x 5 | 3 x 60 | 5 x 300 |
 /// | pairs per subset | 100 | 100, 200 | 100, 200, 500 |
 /// | experts x epochs | 1 x 2 | 3 x 8 | 10 x 20 |
 /// | matching: iterations, student steps, expert epochs, max start | 3, 2, 1, 1 | 80, 5, 2, 5 | 1000, 20, 2, 10 |
@@ -130,12 +130,12 @@ impl VlPlan {
             embed_dim: 64,
             full: scale.pick(
                 preset("smoke", 1, 2),
-                preset("vl-cpu", 2, 20),
+                preset("vl-cpu", 2, 15),
                 preset("vl-full", 5, 50),
             ),
             eval: scale.pick(
                 preset("smoke", 2, 5),
-                preset("vl-cpu", 3, 100),
+                preset("vl-cpu", 3, 60),
                 preset("vl-full", 5, 300),
             ),
             budgets: scale.pick(vec![100], vec![100, 200], vec![100, 200, 500]),
