@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 pub mod augment;
+pub mod caption;
 pub mod data;
 mod device;
 pub mod distill;

@@ -63,6 +63,13 @@ pub use crate::text::{
     Vocab, best_of, decode_sentences, sentence_heatmap, text_table, text_verdict,
 };
 
+// --- captioning ---
+pub use crate::caption::{
+    CaptionData, CaptionPlan, CaptionRun, CaptionScore, CaptionSet, CaptionTokenizer, Captioner,
+    CaptionerConfig, TeacherForcing, beam_captions, bleu4, caption_cross_entropy, caption_losses,
+    cider, greedy_captions, validation_loss,
+};
+
 // --- show ---
 pub use crate::show::{FrameDisplay, Html, LinePlot, Png, ShowImages, Table, image_grid};
 pub use polars::df;

@@ -127,16 +127,45 @@ impl SelectWithModel for LossBasedConfig {
         check_data("LossBasedConfig", data)?;
         let started = Instant::now();
         let losses = per_sample_loss(model, data, device);
-        let mut core = rank_and_pick(
+        let mut core = self.select_by_losses(data, &losses)?;
+        core.seconds = started.elapsed().as_secs_f64();
+        Ok(core)
+    }
+}
+
+impl LossBasedConfig {
+    /// Algorithm 1's ranking step on losses already computed (by any model of any modality:
+    /// a captioner's per-caption cross-entropy, say): sort `losses` (one per example of
+    /// `data`) in descending order and keep the first `budget` ([`Keep::Lowest`]: ascending).
+    ///
+    /// # Errors
+    /// When the config fails its check or `losses` is not one per example.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// let set = ImageSet::from_pixels("t", [1, 1, 1], vec![0.0; 5], vec![0; 5], vec!["a".into()])?;
+    /// let losses = [0.3, 2.0, 0.1, 1.5, 0.7];
+    /// let hard = LossBasedConfig::new(Budget::Fraction(0.4)).select_by_losses(&set, &losses)?;
+    /// assert_eq!(hard.indices, vec![1, 3]);
+    /// let easy = LossBasedConfig::new(Budget::Total(1)).with_keep(Keep::Lowest).select_by_losses(&set, &losses)?;
+    /// assert_eq!(easy.indices, vec![2]);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn select_by_losses<S: Examples + ?Sized>(
+        &self,
+        data: &S,
+        losses: &[f32],
+    ) -> Result<Coreset> {
+        self.check()?;
+        rank_and_pick(
             "Loss-based",
             data,
-            &losses,
+            losses,
             self.budget,
             self.balance,
             self.keep,
             self.seed,
-        )?;
-        core.seconds = started.elapsed().as_secs_f64();
-        Ok(core)
+        )
     }
 }

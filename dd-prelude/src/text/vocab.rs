@@ -66,8 +66,21 @@ impl Vocab {
     /// # Ok::<(), Error>(())
     /// ```
     pub fn build(set: &SentenceSet, min_count: usize) -> Self {
+        Self::from_texts(set.texts().iter().map(String::as_str), min_count)
+    }
+
+    /// The tokens of any texts (captions, for one) seen at least `min_count` times, by count
+    /// then alphabetically, as [`Vocab::build`].
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::text::Vocab;
+    /// let vocab = Vocab::from_texts(["a red apple", "a green apple"], 2);
+    /// assert_eq!(vocab.words(), ["<pad>", "<unk>", "a", "apple"]);
+    /// ```
+    pub fn from_texts<'a>(texts: impl IntoIterator<Item = &'a str>, min_count: usize) -> Self {
         let mut counts: HashMap<String, usize> = HashMap::new();
-        for text in set.texts() {
+        for text in texts {
             for tok in tokenize(text) {
                 *counts.entry(tok).or_default() += 1;
             }
