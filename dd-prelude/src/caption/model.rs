@@ -64,7 +64,7 @@ impl CaptionerConfig {
             "must be at least 1".into()
         })?;
         ensure(
-            self.d_model > 0 && self.d_model % self.heads == 0,
+            self.d_model > 0 && self.d_model.is_multiple_of(self.heads),
             M,
             "d_model",
             || {

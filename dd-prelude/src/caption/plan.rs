@@ -60,9 +60,9 @@ pub struct CaptionPlan {
     pub scale: Scale,
     /// Side of the images.
     pub image_size: usize,
-    /// Training images kept (the first ones of the split; all when fewer).
+    /// Training images kept (a seeded uniform sample of the split; all when fewer).
     pub train_images: usize,
-    /// Held-out images scored.
+    /// Held-out images scored (a seeded uniform sample; all when fewer).
     pub val_images: usize,
     /// Words per caption (longer captions are cut).
     pub max_words: usize,
@@ -158,11 +158,16 @@ impl CaptionPlan {
         } else {
             &splits.val
         };
-        let first =
-            |set: &PairSet, n: usize| set.subset(&(0..set.len().min(n)).collect::<Vec<_>>());
+        let take = |set: &PairSet, n: usize| {
+            if n >= set.len() {
+                set.clone()
+            } else {
+                set.subset(&set.sample(n, self.seed))
+            }
+        };
         let (train, val) = (
-            first(&splits.train, self.train_images),
-            first(held_out, self.val_images),
+            take(&splits.train, self.train_images),
+            take(held_out, self.val_images),
         );
         ensure(
             !train.is_empty() && !val.is_empty(),
@@ -440,6 +445,61 @@ impl CaptionPlan {
             ));
         }
         Ok(Html::new(html, text))
+    }
+
+    /// Held-out loss against the kept share, one line per selection at the larger budget, the
+    /// full-data model at 100%.
+    pub fn loss_plot(&self, runs: &[CaptionRun]) -> LinePlot {
+        let mut plot = LinePlot::new(
+            format!("Held-out loss after {} epochs", self.epochs[1]),
+            "training pairs kept (%)",
+            "held-out loss",
+        );
+        let full = runs.iter().find(|r| r.scenario == "Full data");
+        for name in ["Hardest", "Random", "Easiest"] {
+            let mut points: Vec<(f64, f64)> = runs
+                .iter()
+                .filter(|r| r.scenario == name)
+                .chain(full)
+                .filter_map(|r| r.scores.last().map(|s| (100.0 * r.ratio, s.val_loss)))
+                .collect();
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+            plot = plot.series(name, points);
+        }
+        plot
+    }
+
+    /// Whether hardest-first beats a random subset of the same size here, at each ratio and
+    /// budget, by held-out loss (lower is better), BLEU-4 and CIDEr-D (higher is better).
+    pub fn verdict(&self, runs: &[CaptionRun]) -> String {
+        let mut lines = Vec::new();
+        for &ratio in &self.ratios {
+            let find = |name: &str| {
+                runs.iter()
+                    .find(|r| r.scenario == name && (r.ratio - ratio).abs() < 1e-9)
+            };
+            let (Some(hard), Some(random)) = (find("Hardest"), find("Random")) else {
+                continue;
+            };
+            for (h, r) in hard.scores.iter().zip(&random.scores) {
+                let word = |better: bool| if better { "beats" } else { "does not beat" };
+                lines.push(format!(
+                    "{:.0}%, {} epochs: hardest-first {} random by held-out loss ({:.3} vs {:.3}), {} it by BLEU-4 ({:.2} vs {:.2} %), {} it by CIDEr-D ({:.3} vs {:.3})",
+                    100.0 * ratio,
+                    h.epoch,
+                    word(h.val_loss < r.val_loss),
+                    h.val_loss,
+                    r.val_loss,
+                    word(h.bleu4 > r.bleu4),
+                    100.0 * h.bleu4,
+                    100.0 * r.bleu4,
+                    word(h.cider > r.cider),
+                    h.cider,
+                    r.cider
+                ));
+            }
+        }
+        lines.join("\n")
     }
 
     /// The histogram of per-pair losses (40 bins) with the cut of each ratio marked: pairs
