@@ -35,8 +35,8 @@ fn next_log_probs(
 }
 
 /// The caption `model` writes for the image of each example at `indices` of `data`, always
-/// taking the most probable next word (padding never), until the end token or `seq_len`
-/// tokens.
+/// taking the most probable next word (padding never), until the end token or `seq_len - 1`
+/// words (the last position only ends a caption).
 ///
 /// # Example
 /// ```
@@ -65,7 +65,8 @@ pub fn greedy_captions(
     for batch in indices.chunks(DECODE_BATCH) {
         let prefix = model.prefix(data.images(batch, device));
         let mut seqs: Vec<Vec<usize>> = vec![Vec::new(); batch.len()];
-        for _ in 0..model.seq_len().min(tokenizer.seq_len()) {
+        // At most `seq_len - 1` words; the last position can only end the caption.
+        for _ in 1..model.seq_len().min(tokenizer.seq_len()) {
             let probs = next_log_probs(model, prefix.clone(), &seqs, device);
             for (seq, row) in seqs.iter_mut().zip(probs) {
                 seq.push(best_token(&row));
@@ -93,8 +94,8 @@ fn best_token(row: &[f32]) -> usize {
 
 /// The caption `model` writes for each example's image by beam search of width `beam`: at each
 /// step every live hypothesis is extended by every word (padding never), the `beam` best by
-/// total log-probability are kept, a hypothesis ending in the end token (or at `seq_len`
-/// tokens) is finished, and the finished hypothesis with the highest mean log-probability per
+/// total log-probability are kept, a hypothesis ending in the end token is finished (at the
+/// last position the end token is the only choice), and the finished hypothesis with the highest mean log-probability per
 /// token wins. `beam = 1` is greedy decoding.
 ///
 /// # Example
@@ -137,7 +138,12 @@ pub fn beam_captions(
                 let probs = next_log_probs(model, rows, &seqs, device);
                 let mut candidates: Vec<(usize, usize, f32)> = Vec::new();
                 for (h, row) in probs.iter().enumerate() {
-                    for (v, &lp) in row.iter().enumerate().filter(|&(v, _)| v != PAD) {
+                    let last = step + 1 == steps;
+                    for (v, &lp) in row
+                        .iter()
+                        .enumerate()
+                        .filter(|&(v, _)| v != PAD && (!last || v == end))
+                    {
                         candidates.push((h, v, live[h].1 + lp));
                     }
                 }

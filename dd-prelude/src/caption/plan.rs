@@ -365,7 +365,7 @@ impl CaptionPlan {
         ))
     }
 
-    /// The first `samples` held-out images with their reference captions and the caption each
+    /// `samples` held-out images, evenly spaced through the split, with their reference captions and the caption each
     /// run's final model writes (beam search of the plan's width).
     ///
     /// # Errors
@@ -376,10 +376,11 @@ impl CaptionPlan {
         runs: &[CaptionRun],
         device: &Device,
     ) -> Result<Html> {
-        let picks: Vec<usize> = data
-            .val
-            .first_of_each_image()
+        let firsts = data.val.first_of_each_image();
+        let step = (firsts.len() / self.samples.max(1)).max(1);
+        let picks: Vec<usize> = firsts
             .into_iter()
+            .step_by(step)
             .take(self.samples)
             .collect();
         let written: Vec<Vec<String>> = runs
