@@ -13,7 +13,7 @@ use super::loss::{caption_cross_entropy, validation_loss};
 use super::metrics::{bleu4, cider};
 use super::model::{Captioner, CaptionerConfig};
 use super::tokens::{CaptionSet, CaptionTokenizer};
-use crate::data::{Examples, PairSet, PairSplits, Targets, Twemoji};
+use crate::data::{Examples, Karpathy, PairSet, PairSplits, Targets, Twemoji};
 use crate::error::{Error, Result, ensure};
 use crate::models::{Classifier, ConvNetConfig};
 use crate::scale::Scale;
@@ -135,6 +135,27 @@ impl CaptionPlan {
             samples: scale.pick(4, 8, 8),
             seed: 0,
         }
+    }
+
+    /// The pairs notebook 11 runs on: COCO in the Karpathy split when
+    /// `$DD_DATA/coco/dataset_coco.json` is there (seed 000's data; at most `train_images`
+    /// images per split), else the embedded Twemoji pairs ([`CaptionPlan::load_twemoji`]).
+    ///
+    /// # Errors
+    /// When the chosen data cannot be read.
+    pub fn load_data(&self) -> Result<PairSplits> {
+        if crate::data::data_dir()
+            .join("coco")
+            .join("dataset_coco.json")
+            .is_file()
+        {
+            let mut reader = Karpathy::coco_default().with_image_size(self.image_size);
+            if self.train_images < usize::MAX {
+                reader = reader.with_limit(self.train_images);
+            }
+            return reader.load();
+        }
+        self.load_twemoji()
     }
 
     /// The embedded Twemoji pairs at the plan's image size (80/20 split by emoji).
