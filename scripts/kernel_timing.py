@@ -7,18 +7,27 @@ the first compile and link of a cell crate that reaches the prelude), a cell tha
 a cell that calls `device()`, loading Fashion-MNIST, and a cell that calls `fit` for one epoch on
 512 images (its own training seconds, from the fit's history, are printed and subtracted: the
 rest is the kernel's overhead), then a print cell again. The first run after a crate change is the
-cold one; later runs show the warm kernel. evcxr_jupyter reports no phases inside a cell, so a
-phase here is a cell that does one thing.
+cold one; later runs show the warm kernel. A cell's seconds run from its execute request to the
+kernel's answer (its reply, or the last output after it), as a user sees it.
 
-    .venv/bin/python scripts/kernel_timing.py [--runs 2] [--linker mold|lld|system]
+evcxr_jupyter reports no phases inside a cell. With `--trace`, strace follows the kernel's child
+processes and each cell's time is split by what ran: cargo (the dependency graph, fingerprints,
+`cargo metadata` at `:dep`), rustc compiling the cell crate (or the prelude), the linker (`cc`
+and the linker it runs), and the rest, spent inside the kernel process itself (rust-analyzer's
+type inference, writing the cell crate, loading the cell's library and running the code).
 
-Prints one Markdown table (seconds) with the machine's CPU and the linker evcxr used.
+    .venv/bin/python scripts/kernel_timing.py [--runs 2] [--linker mold|lld|system] [--trace]
+
+Prints one Markdown table (seconds) with the machine's CPU and the linker evcxr used, and with
+`--trace` one table per run of each cell's phases.
 """
 import argparse
+import datetime
 import os
 import platform
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -58,6 +67,87 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
+TRACE_LINE = re.compile(r"^(\d+) +(\d\d):(\d\d):(\d\d\.\d+) (.*)$")
+EXEC = re.compile(r'execve\("([^"]+)"')
+LINKERS = {"cc", "gcc", "collect2", "ld", "ld.mold", "ld.lld", "ld.bfd", "lld", "clang"}
+
+
+class Tracer:
+    """strace on the kernel process: when each child program ran."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.proc = None
+
+    def attach(self, client) -> None:
+        pid = client.km.provisioner.process.pid
+        self.proc = subprocess.Popen(
+            ["strace", "-f", "-q", "-tt", "-e", "trace=execve", "-e", "signal=none", "-o", str(self.out),
+             "-p", str(pid)],
+            stderr=subprocess.DEVNULL)
+        time.sleep(0.5)  # strace attaches asynchronously
+
+    def intervals(self) -> dict[str, list[tuple[float, float]]]:
+        """Lifetimes of cargo, rustc and linker processes, in time.time() seconds."""
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait()
+        today = datetime.datetime.now().astimezone()
+        midnight = today.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+        started: dict[str, tuple[str, float]] = {}
+        spans: dict[str, list[tuple[float, float]]] = {"cargo": [], "rustc": [], "link": []}
+        last = 0.0
+        for line in self.out.read_text(errors="replace").splitlines():
+            m = TRACE_LINE.match(line)
+            if not m:
+                continue
+            pid, hh, mm, ss, rest = m.groups()
+            t = midnight + int(hh) * 3600 + int(mm) * 60 + float(ss)
+            if t + 43200 < last:  # past midnight
+                t += 86400
+            last = t
+            e = EXEC.search(rest)
+            if e and rest.endswith("= 0"):
+                name = os.path.basename(e.group(1))
+                kind = ("cargo" if name == "cargo" else "rustc" if name == "rustc"
+                        else "link" if name in LINKERS else None)
+                if kind:
+                    started[pid] = (kind, t)
+                else:
+                    started.pop(pid, None)
+            elif "+++ exited" in rest or "+++ killed" in rest:
+                if pid in started:
+                    kind, t0 = started.pop(pid)
+                    spans[kind].append((t0, t))
+        return spans
+
+
+def covered(spans: list[tuple[float, float]], lo: float, hi: float) -> float:
+    """Seconds of [lo, hi] covered by the union of `spans`."""
+    clipped = sorted((max(a, lo), min(b, hi)) for a, b in spans if b > lo and a < hi)
+    total, end = 0.0, lo
+    for a, b in clipped:
+        a = max(a, end)
+        if b > a:
+            total += b - a
+            end = b
+    return total
+
+
+def phase_table(run, spans) -> list[str]:
+    rows = ["| cell | answered | in the kernel (rust-analyzer, load, run) | cargo | rustc | link |",
+            "|---|---|---|---|---|---|"]
+    names = [n for n, _ in PHASES]
+    windows = run.cell_windows[-len(names):]
+    for name, (_, lo, hi) in zip(names, windows):
+        cargo = covered(spans["cargo"], lo, hi)
+        rustc = covered(spans["rustc"], lo, hi)
+        link = covered(spans["link"], lo, hi)
+        rows.append(f"| {name} | {hi - lo:.1f} | {hi - lo - cargo:.1f} | {max(cargo - rustc, 0):.1f} | "
+                    f"{max(rustc - link, 0):.1f} | {link:.1f} |")
+    return rows
+
+
 def notebook(linker: str | None) -> nbformat.NotebookNode:
     crate = ROOT / "dd-prelude"
     cells = [nbformat.v4.new_code_cell(src.replace("CRATE", str(crate))) for _, src in PHASES]
@@ -73,21 +163,28 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--linker", choices=["mold", "lld", "system"], default=None,
                     help="evcxr's :linker (default: evcxr's own choice, mold when installed)")
+    ap.add_argument("--trace", action="store_true", help="split each cell's time by process (strace)")
     args = ap.parse_args()
+    if args.trace and not shutil.which("strace"):
+        ap.error("--trace needs strace")
     default_linker = "mold" if shutil.which("mold") else ("lld" if shutil.which("lld") else "system")
     linker = args.linker or default_linker
     rows = []
+    traces = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "kernel_timing.ipynb"
         nbformat.write(notebook(args.linker), path)
         for r in range(args.runs):
             started = time.time()
-            run = execute(path, "smoke", quiet=True)
+            tracer = Tracer(Path(tmp) / f"trace-{r}.txt") if args.trace else None
+            run = execute(path, "smoke", quiet=True, on_start=tracer.attach if tracer else None)
             total = time.time() - started
+            if tracer:
+                traces.append(phase_table(run, tracer.intervals()))
             if not run.ok:
                 print("\n".join(run.problems), file=sys.stderr)
                 return 1
-            seconds = [s for _, s in run.cell_seconds]
+            seconds = [s for _, s in run.answer_seconds]
             if args.linker:
                 seconds = seconds[1:]
             text = "".join(o.get("text", "") for o in run.outputs() if o.get("name") == "stdout")
@@ -114,6 +211,9 @@ def main() -> int:
                 v = total
             vals.append(f"{v:.1f}")
         print(f"| {name} | " + " | ".join(vals) + " |")
+    for r, table in enumerate(traces):
+        print(f"\nrun {r + 1}, each cell's seconds by process (strace)")
+        print("\n".join(table))
     return 0
 
 

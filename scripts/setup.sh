@@ -68,3 +68,12 @@ for kdir in "$root/.venv/share/jupyter/kernels/dd-rust" "$(.venv/bin/jupyter --d
   sed -i "s|@DD_PROJECT@|$root|" "$kdir/kernel.json"
   log "kernel 'Rust (dd-prelude)' installed in $kdir"
 done
+
+# 5. Warm the kernel: one headless cell (`:dep` + `use dd_prelude::*;` + a value) builds the
+#    prelude into the kernel's first free build slot, so the first notebook a user opens after
+#    this command skips the cold compile (about 15 minutes on 2 cores the first time, about 30 s
+#    once warm). DD_SKIP_WARM=1 skips it.
+if [ "${DD_SKIP_WARM:-0}" != 1 ]; then
+  log "warming the kernel (one headless cell)"
+  .venv/bin/python tests/nbrun.py tests/fixtures/prelude_lock.ipynb --html "${DD_CACHE:-$root/.cache}/warm" --scale smoke
+fi

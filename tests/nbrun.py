@@ -55,6 +55,11 @@ class Run:
     nb: nbformat.NotebookNode
     problems: list[str] = field(default_factory=list)
     cell_seconds: list[tuple[int, float]] = field(default_factory=list)
+    # Per cell, from the execute request to the kernel's answer: its reply and idle status, or
+    # the last output that came after them, whichever is later (excludes the quiet wait).
+    answer_seconds: list[tuple[int, float]] = field(default_factory=list)
+    # Per cell, the wall-clock times (time.time()) of its execute request and of that answer.
+    cell_windows: list[tuple[int, float, float]] = field(default_factory=list)
     kernel_start_seconds: float = 0.0
 
     @property
@@ -83,28 +88,35 @@ def cell_problems(index: int, cell) -> list[str]:
     return found
 
 
-async def _collect_late_output(client: NotebookClient, cell, index: int) -> None:
+async def _collect_late_output(client: NotebookClient, cell, index: int) -> float | None:
+    last = None
     while True:
         try:
             msg = await ensure_async(client.kc.iopub_channel.get_msg(timeout=LATE_OUTPUT_QUIET_SECONDS))
         except Empty:
-            return
+            return last
         if msg["msg_type"] in ("stream", "display_data", "error"):
             client.process_message(msg, cell, index)
+            last = time.time()
 
 
-def collect_late_output(client: NotebookClient, cell, index: int) -> None:
+def collect_late_output(client: NotebookClient, cell, index: int) -> float | None:
     """Adds to `cell` the output that reaches iopub after the cell's idle status.
 
     Between our cells the kernel runs nothing else, so any output arriving now still belongs to
     the cell just executed (evcxr tags it with the latest execute request). nbclient itself would
     drop it: it only keeps messages whose parent is the request it is waiting on.
+    Returns when the last such output arrived (None when none did).
     """
-    run_sync(_collect_late_output)(client, cell, index)
+    return run_sync(_collect_late_output)(client, cell, index)
 
 
-def execute(path: str | Path, scale: str = "smoke", kernel: str = KERNEL, quiet: bool = False) -> Run:
-    """Executes the notebook at `path` with DD_SCALE=`scale`, cell by cell."""
+def execute(path: str | Path, scale: str = "smoke", kernel: str = KERNEL, quiet: bool = False,
+            on_start=None) -> Run:
+    """Executes the notebook at `path` with DD_SCALE=`scale`, cell by cell.
+
+    `on_start(client)`, when given, is called once the kernel has started, before any cell.
+    """
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     os.environ["DD_SCALE"] = scale  # the kernel inherits this process's environment
@@ -120,6 +132,8 @@ def execute(path: str | Path, scale: str = "smoke", kernel: str = KERNEL, quiet:
     t0 = time.time()
     with client.setup_kernel():
         run.kernel_start_seconds = time.time() - t0
+        if on_start is not None:
+            on_start(client)
         first = True
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
@@ -133,9 +147,12 @@ def execute(path: str | Path, scale: str = "smoke", kernel: str = KERNEL, quiet:
                 run.problems.append(f"cell {index}: {exc}")
             except Exception as exc:  # timeouts, a dead kernel
                 run.problems.append(f"cell {index}: {type(exc).__name__}: {exc}")
-            collect_late_output(client, cell, index)
+            answered = time.time()
+            late = collect_late_output(client, cell, index)
             seconds = time.time() - started
             run.cell_seconds.append((index, seconds))
+            run.answer_seconds.append((index, max(answered, late or answered) - started))
+            run.cell_windows.append((index, started, max(answered, late or answered)))
             if not quiet:
                 print(f"  {path.name} cell {index}: {seconds:.1f}s", flush=True)
             run.problems.extend(cell_problems(index, cell))
