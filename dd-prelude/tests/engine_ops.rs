@@ -196,11 +196,23 @@ fn scalar(dy: &Tensor<1>) -> f64 {
 fn conv2d_any_kernel_and_padding() {
     let dev = f64_device();
     let _serial = seeded(&dev, 101);
-    for (kernel, padding) in [([3, 3], [1, 1]), ([3, 5], [1, 0]), ([2, 5], [0, 2])] {
+    // 2 input channels: the unfolded path (matrix products over the patches); 8 channels of
+    // a 3x3 kernel (72 rows, over UNFOLD_MAX_ROWS): Burn's convolution and its transpose.
+    for (c_in, kernel, padding) in [
+        (2, [3, 3], [1, 1]),
+        (2, [3, 5], [1, 0]),
+        (2, [2, 5], [0, 2]),
+        (8, [3, 3], [1, 1]),
+    ] {
+        assert_eq!(
+            dd_prelude::models::unfolds(c_in, kernel),
+            c_in == 2,
+            "the cases cover both paths"
+        );
         let op = Conv2dRectOp { padding };
         check_weighted(
-            &format!("conv {kernel:?} pad {padding:?}"),
-            ([2, 2, 6, 5], [3, 2, kernel[0], kernel[1]], 3),
+            &format!("conv {c_in} channels {kernel:?} pad {padding:?}"),
+            ([2, c_in, 6, 5], [3, c_in, kernel[0], kernel[1]], 3),
             |x, w, b| op.forward(x, w, b),
             |c, w, dy| op.backward(c, w, dy, true),
         );

@@ -241,7 +241,9 @@ impl ConvBlock {
 
     /// conv -> norm -> ReLU -> pool.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let mut x = self.conv.forward(x);
+        // stride 1, padding 1 (see `new`); unfolded when the input has few channels
+        let bias = self.conv.bias.as_ref().map(|b| b.val());
+        let mut x = super::conv2d_unit_stride(x, self.conv.weight.val(), bias, [1, 1]);
         if let Some(n) = &self.instance {
             x = n.forward(x);
         }

@@ -7,6 +7,7 @@ mod convnet;
 
 mod alexnet;
 mod arch;
+mod conv;
 mod dual;
 mod lenet;
 mod mlp;
@@ -18,6 +19,7 @@ mod vgg;
 
 pub use alexnet::{AlexNet, AlexNetConfig};
 pub use arch::{AnyNet, Arch};
+pub use conv::{UNFOLD_MAX_ROWS, conv2d_unit_stride, fold_patches, unfold_patches, unfolds};
 pub use convnet::{ConvBlock, ConvNet, ConvNetConfig, NormKind, PoolKind};
 pub(crate) use dual::normalize;
 pub use dual::{DualEncoder, DualEncoderConfig};

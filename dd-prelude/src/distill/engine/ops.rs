@@ -30,6 +30,8 @@ use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Int, Tensor, TensorData};
 
+use crate::models::{conv2d_unit_stride, fold_patches, unfold_patches, unfolds};
+
 /// A 3x3 (any odd square kernel) convolution with stride 1, zero padding `padding` and a bias,
 /// as in the ConvNet of DatasetCondensation: [`Conv2dRectOp`] with the same padding on both
 /// axes.
@@ -100,7 +102,10 @@ impl Conv2dOp {
 ///
 /// Backward: `dx` is the transposed convolution of `dy` with the same kernel; `dW` is a
 /// convolution of the input with `dy` after swapping the batch and channel axes (each output
-/// channel of `dy` becomes a kernel sliding over the input channels); `db` sums `dy`.
+/// channel of `dy` becomes a kernel sliding over the input channels); `db` sums `dy`. When the
+/// input has few channels ([`unfolds`](crate::models::unfolds)), forward and backward are
+/// matrix products over the unfolded input instead ([`conv2d_unit_stride`]): `dW = dy cols^T`,
+/// `dx = fold(W^T dy)`.
 ///
 /// # Shapes
 /// `x` `[n, c_in, h, w]`, `weight` `[c_out, c_in, kh, kw]`, `bias` `[c_out]`, output
@@ -133,12 +138,7 @@ impl Conv2dRectOp {
         weight: Tensor<4>,
         bias: Tensor<1>,
     ) -> (Tensor<4>, ConvCache) {
-        let y = conv2d(
-            x.clone(),
-            weight,
-            Some(bias),
-            ConvOptions::new([1, 1], self.padding, [1, 1], 1),
-        );
+        let y = conv2d_unit_stride(x.clone(), weight, Some(bias), self.padding);
         (y, ConvCache { x })
     }
 
@@ -150,6 +150,28 @@ impl Conv2dRectOp {
         dy: Tensor<4>,
         need_dx: bool,
     ) -> (Option<Tensor<4>>, Tensor<4>, Tensor<1>) {
+        let [c_out, c_in, kh, kw] = weight.dims();
+        if unfolds(c_in, [kh, kw]) {
+            // Few input channels: three large products over the unfolded input (recomputed
+            // here rather than cached, so an unrolled trajectory keeps only the inputs).
+            // dW = dy cols^T summed over the batch, dx = fold(W^T dy).
+            let dims = cache.x.dims();
+            let [n, _, ho, wo] = dy.dims();
+            let cols = unfold_patches(cache.x.clone(), [kh, kw], self.padding);
+            let dy3 = dy.clone().reshape([n, c_out, ho * wo]);
+            let rows = c_in * kh * kw;
+            let dw = dy3
+                .clone()
+                .matmul(cols.swap_dims(1, 2))
+                .sum_dim(0)
+                .reshape([c_out, c_in, kh, kw]);
+            let dx = need_dx.then(|| {
+                let w_t = weight.clone().reshape([1, c_out, rows]).swap_dims(1, 2);
+                fold_patches(w_t.matmul(dy3), dims, [kh, kw], self.padding)
+            });
+            let db = dy.sum_dims(&[0, 2, 3]).reshape([c_out]);
+            return (dx, dw, db);
+        }
         let dx = need_dx.then(|| {
             conv_transpose2d(
                 dy.clone(),

@@ -1,0 +1,193 @@
+//! Stride-1 convolution as one batched matrix product over the unfolded input (im2col).
+//!
+//! Burn's CPU backend runs a convolution as one small matrix product per image and per tile,
+//! and its weight gradient as a convolution whose kernel is the output gradient: for an input
+//! with few channels (the first layer of an image network: 1 or 3) those products have 3 to
+//! 27 rows and reach a few percent of the CPU's peak. Unfolding the input into its
+//! `c_in * kh * kw` patch rows turns the convolution into `W [c_out, c_in kh kw] x cols`, the
+//! weight gradient into `dy x cols^T` and the input gradient into `W^T x dy` folded back:
+//! three large products. Everything is made of ordinary tensor ops (pad, slice, concatenation,
+//! matrix product), so Burn's autodiff differentiates it, twice where the meta-gradient engine
+//! needs it, on every backend.
+//!
+//! The unfolded input is `kh * kw` times the size of the input, so [`conv2d_unit_stride`] only
+//! unfolds when `c_in * kh * kw <= UNFOLD_MAX_ROWS` (the first layers); wider inputs go to
+//! Burn's convolution, whose products are already large there.
+//!
+//! # Example
+//! ```
+//! use dd_prelude::models::{conv2d_unit_stride, unfold_patches};
+//! use burn::tensor::{Distribution, Tensor};
+//! let dev = dd_prelude::device();
+//! let x = Tensor::<4>::random([2, 3, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
+//! let w = Tensor::<4>::random([16, 3, 3, 3], Distribution::Normal(0.0, 0.1), &dev);
+//! let y = conv2d_unit_stride(x.clone(), w, None, [1, 1]);
+//! assert_eq!(y.dims(), [2, 16, 8, 8]);
+//! assert_eq!(unfold_patches(x, [3, 3], [1, 1]).dims(), [2, 27, 64]);
+//! ```
+
+use burn::tensor::Tensor;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::{ConvOptions, PadMode};
+
+/// Largest patch length `c_in * kh * kw` that [`conv2d_unit_stride`] unfolds (27 for an RGB
+/// input and a 3x3 kernel; 1,152 for a 128-channel hidden layer, which stays with Burn's
+/// convolution).
+///
+/// # Example
+/// ```
+/// assert!(3 * 3 * 3 <= dd_prelude::models::UNFOLD_MAX_ROWS);
+/// ```
+pub const UNFOLD_MAX_ROWS: usize = 64;
+
+/// Whether [`conv2d_unit_stride`] unfolds an input of `c_in` channels for a `kernel` (the rule
+/// of [`UNFOLD_MAX_ROWS`]).
+///
+/// # Example
+/// ```
+/// use dd_prelude::models::unfolds;
+/// assert!(unfolds(3, [3, 3]));
+/// assert!(!unfolds(128, [3, 3]));
+/// ```
+pub fn unfolds(c_in: usize, kernel: [usize; 2]) -> bool {
+    c_in * kernel[0] * kernel[1] <= UNFOLD_MAX_ROWS
+}
+
+/// The patches of `x` `[n, c, h, w]` under a `kernel` with stride 1 and zero `padding`
+/// `[ph, pw]`: `[n, c * kh * kw, ho * wo]`, row `(c, a, b)` holding `x_pad[n, c, i + a, j + b]`
+/// at column `i * wo + j` (the row order of a `[c_out, c, kh, kw]` weight flattened).
+///
+/// # Example
+/// ```
+/// use dd_prelude::models::unfold_patches;
+/// use burn::tensor::Tensor;
+/// let dev = dd_prelude::device();
+/// let x = Tensor::<4>::from_floats([[[[1.0, 2.0], [3.0, 4.0]]]], &dev);
+/// // 2x2 kernel, no padding: one patch, the whole image.
+/// let cols = unfold_patches(x, [2, 2], [0, 0]);
+/// assert_eq!(cols.to_data().to_vec::<f32>().unwrap(), vec![1.0, 2.0, 3.0, 4.0]);
+/// ```
+pub fn unfold_patches(x: Tensor<4>, kernel: [usize; 2], padding: [usize; 2]) -> Tensor<3> {
+    let [n, c, h, w] = x.dims();
+    let [kh, kw] = kernel;
+    let [ph, pw] = padding;
+    let (ho, wo) = out_size([h, w], kernel, padding);
+    let xp = if ph + pw > 0 {
+        x.pad([(ph, ph), (pw, pw)], PadMode::Constant(0.0))
+    } else {
+        x
+    };
+    let taps: Vec<Tensor<4>> = (0..kh)
+        .flat_map(|a| (0..kw).map(move |b| (a, b)))
+        .map(|(a, b)| {
+            xp.clone()
+                .slice([0..n, 0..c, a..a + ho, b..b + wo])
+                .reshape([n, c, 1, ho * wo])
+        })
+        .collect();
+    Tensor::cat(taps, 2).reshape([n, c * kh * kw, ho * wo])
+}
+
+/// The adjoint of [`unfold_patches`] (col2im): adds each patch row of `cols`
+/// `[n, c * kh * kw, ho * wo]` back at its place in an `[n, c, h, w]` image (`dims`), so
+/// that `<unfold(x), cols> = <x, fold(cols)>`. The input gradient of a convolution is the fold
+/// of `W^T dy`.
+///
+/// # Example
+/// ```
+/// use dd_prelude::models::{fold_patches, unfold_patches};
+/// use burn::tensor::Tensor;
+/// let dev = dd_prelude::device();
+/// // Each pixel of a 3x3 image lies in as many 3x3 zero-padded patches as it has neighbours.
+/// let counts = fold_patches(unfold_patches(Tensor::<4>::ones([1, 1, 3, 3], &dev), [3, 3], [1, 1]), [1, 1, 3, 3], [3, 3], [1, 1]);
+/// assert_eq!(counts.to_data().to_vec::<f32>().unwrap(), vec![4.0, 6.0, 4.0, 6.0, 9.0, 6.0, 4.0, 6.0, 4.0]);
+/// ```
+pub fn fold_patches(
+    cols: Tensor<3>,
+    dims: [usize; 4],
+    kernel: [usize; 2],
+    padding: [usize; 2],
+) -> Tensor<4> {
+    let [n, c, h, w] = dims;
+    let [kh, kw] = kernel;
+    let [ph, pw] = padding;
+    let (ho, wo) = out_size([h, w], kernel, padding);
+    let (hp, wp) = (h + 2 * ph, w + 2 * pw);
+    let cols = cols.reshape([n, c, kh * kw, ho, wo]);
+    let mut sum: Option<Tensor<4>> = None;
+    for a in 0..kh {
+        for b in 0..kw {
+            let k = a * kw + b;
+            let tap = cols
+                .clone()
+                .slice([0..n, 0..c, k..k + 1, 0..ho, 0..wo])
+                .reshape([n, c, ho, wo])
+                .pad([(a, hp - a - ho), (b, wp - b - wo)], PadMode::Constant(0.0));
+            sum = Some(match sum {
+                Some(s) => s + tap,
+                None => tap,
+            });
+        }
+    }
+    let sum = sum.expect("a kernel has at least one tap");
+    if ph + pw > 0 {
+        sum.slice([0..n, 0..c, ph..ph + h, pw..pw + w])
+    } else {
+        sum
+    }
+}
+
+/// A convolution with stride 1, dilation 1, zero `padding` `[ph, pw]` and an optional bias:
+/// `x` `[n, c_in, h, w]`, `weight` `[c_out, c_in, kh, kw]`, output
+/// `[n, c_out, h + 2 ph - kh + 1, w + 2 pw - kw + 1]`. Unfolds the input and runs one
+/// batched matrix product when [`unfolds`] says so, otherwise Burn's `conv2d`; both give the
+/// same values up to round-off, and both are differentiable.
+///
+/// # Example
+/// ```
+/// use dd_prelude::models::conv2d_unit_stride;
+/// use burn::tensor::Tensor;
+/// let dev = dd_prelude::device();
+/// let y = conv2d_unit_stride(Tensor::<4>::ones([1, 1, 3, 3], &dev), Tensor::ones([1, 1, 3, 3], &dev), Some(Tensor::ones([1], &dev)), [1, 1]);
+/// assert_eq!(y.to_data().to_vec::<f32>().unwrap()[4], 10.0); // 9 ones + bias
+/// ```
+pub fn conv2d_unit_stride(
+    x: Tensor<4>,
+    weight: Tensor<4>,
+    bias: Option<Tensor<1>>,
+    padding: [usize; 2],
+) -> Tensor<4> {
+    let [c_out, c_in, kh, kw] = weight.dims();
+    if !unfolds(c_in, [kh, kw]) {
+        return conv2d(
+            x,
+            weight,
+            bias,
+            ConvOptions::new([1, 1], padding, [1, 1], 1),
+        );
+    }
+    let [n, _, h, w] = x.dims();
+    let (ho, wo) = out_size([h, w], [kh, kw], padding);
+    let cols = unfold_patches(x, [kh, kw], padding);
+    let y = weight.reshape([1, c_out, c_in * kh * kw]).matmul(cols);
+    let y = match bias {
+        Some(b) => y + b.reshape([1, c_out, 1]),
+        None => y,
+    };
+    y.reshape([n, c_out, ho, wo])
+}
+
+fn out_size(hw: [usize; 2], kernel: [usize; 2], padding: [usize; 2]) -> (usize, usize) {
+    let ho = hw[0] + 2 * padding[0];
+    let wo = hw[1] + 2 * padding[1];
+    assert!(
+        ho >= kernel[0] && wo >= kernel[1],
+        "a {}x{} kernel does not fit a {}x{} input padded by {:?}",
+        kernel[0],
+        kernel[1],
+        hw[0],
+        hw[1],
+        padding
+    );
+    (ho - kernel[0] + 1, wo - kernel[1] + 1)
+}
