@@ -24,7 +24,7 @@ pub use crate::models::{
     AlexNet, AlexNetConfig, AnyNet, Arch, Classifier, ConvNet, ConvNetConfig, DualEncoder,
     DualEncoderConfig, ImageClassifier, LeNet, LeNetConfig, Mlp, MlpConfig, NormKind, PoolKind,
     ResNet, ResNetConfig, TextAttention, TextAttentionConfig, TextConvNet, TextConvNetConfig, Vgg,
-    VggConfig,
+    VggConfig, init_params_now,
 };
 
 // --- train and eval ---

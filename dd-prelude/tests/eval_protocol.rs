@@ -1,6 +1,10 @@
 //! The evaluation protocol: mean and std over fresh networks, presets, determinism.
 
 use dd_prelude::*;
+use std::sync::Mutex;
+
+/// The device's generator is process-wide: tests that seed it and draw networks take turns.
+static SEEDING: Mutex<()> = Mutex::new(());
 
 /// Two classes that any network separates: all-dark and all-light images (with a little
 /// per-image variation so normalisation is well defined).
@@ -54,6 +58,7 @@ fn separable_set_scores_every_network_perfectly() {
 
 #[test]
 fn mean_and_std_match_the_per_network_accuracies_on_real_data() {
+    let _turn = SEEDING.lock().unwrap_or_else(|e| e.into_inner());
     let fm = FashionMnist::load_default().expect("run scripts/setup.sh to install Fashion-MNIST");
     let dev = device();
     let train = fm.train.subset(&fm.train.sample_per_class(5, 0));
@@ -81,6 +86,46 @@ fn mean_and_std_match_the_per_network_accuracies_on_real_data() {
     // the same preset gives the same accuracies
     let again = evaluate_model(|d| cfg.init(d), &train, &test, &preset, &dev).unwrap();
     assert_eq!(report.accuracies, again.accuracies);
+}
+
+#[test]
+fn networks_trained_side_by_side_score_as_one_after_another() {
+    let _turn = SEEDING.lock().unwrap_or_else(|e| e.into_inner());
+    let fm = FashionMnist::load_default().expect("run scripts/setup.sh to install Fashion-MNIST");
+    let dev = device();
+    let train = fm.train.subset(&fm.train.sample_per_class(4, 1));
+    let test = fm.test.subset(&fm.test.stratified(200, 1));
+    let cfg = ConvNetConfig::for_set(&train).with_width(8);
+    // DSA draws an augmentation per batch: each network from its own seeded generator
+    let preset = EvalPreset::smoke()
+        .with_models(3)
+        .with_epochs(6)
+        .with_batch_size(16)
+        .with_augment(Augment::Dsa)
+        .with_seed(7)
+        .with_progress(false);
+    let one_by_one = evaluate_model(
+        |d| cfg.init(d),
+        &train,
+        &test,
+        &preset.clone().with_workers(1),
+        &dev,
+    )
+    .unwrap();
+    let side_by_side = evaluate_model(
+        |d| cfg.init(d),
+        &train,
+        &test,
+        &preset.clone().with_workers(2),
+        &dev,
+    )
+    .unwrap();
+    assert_eq!(preset.clone().with_workers(2).worker_count(), 2);
+    assert_eq!(one_by_one.accuracies, side_by_side.accuracies);
+    assert!(
+        one_by_one.std > 0.0,
+        "three different networks: {one_by_one}"
+    );
 }
 
 #[test]

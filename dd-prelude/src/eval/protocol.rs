@@ -2,7 +2,9 @@
 //! train several fresh, randomly initialised networks on it and report the mean and standard
 //! deviation of their final test accuracy, as DatasetCondensation's `evaluate_synset` does.
 
+use std::collections::VecDeque;
 use std::fmt;
+use std::sync::{Mutex, mpsc};
 use std::time::Instant;
 
 use burn::config::Config;
@@ -12,7 +14,7 @@ use polars::prelude::{Column, DataFrame};
 use crate::data::Examples;
 use crate::error::{Error, Result, ensure};
 use crate::eval::accuracy;
-use crate::models::{Arch, Classifier, ConvNetConfig};
+use crate::models::{Arch, Classifier, ConvNetConfig, init_params_now};
 use crate::progress::{Progress, format_secs};
 use crate::scale::Scale;
 use crate::show::{Html, Table, escape_html};
@@ -86,6 +88,13 @@ pub struct EvalPreset {
     /// Print throttled progress lines.
     #[config(default = true)]
     pub progress: bool,
+    /// Networks trained at the same time: `0` (the default) is one per core, at most
+    /// `models`; `1` trains them one after another. Each network is initialised in order
+    /// under its own seed before any training starts, and trains from its own seeded batch
+    /// order and augmentation, so the scores are the same for every value (a model that draws
+    /// from the device's generator while training, as dropout does, would need `1`).
+    #[config(default = 0)]
+    pub workers: usize,
 }
 
 impl EvalPreset {
@@ -184,6 +193,24 @@ impl EvalPreset {
     /// The seed of network `index` (initialisation and batch order).
     pub fn model_seed(&self, index: usize) -> u64 {
         self.seed.wrapping_mul(1_000_003).wrapping_add(index as u64)
+    }
+
+    /// How many networks train at once: [`workers`](Self::workers), or one per core when it
+    /// is 0; never more than [`models`](Self::models).
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// assert_eq!(EvalPreset::smoke().with_workers(1).worker_count(), 1);
+    /// assert_eq!(EvalPreset::smoke().with_models(2).with_workers(8).worker_count(), 2);
+    /// ```
+    pub fn worker_count(&self) -> usize {
+        let wanted = if self.workers == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            self.workers
+        };
+        wanted.clamp(1, self.models.max(1))
     }
 }
 
@@ -375,8 +402,8 @@ pub fn evaluate<S, T>(
     device: &Device,
 ) -> Result<EvalReport>
 where
-    S: Examples<Input = Tensor<4>>,
-    T: Examples<Input = Tensor<4>>,
+    S: Examples<Input = Tensor<4>> + Sync,
+    T: Examples<Input = Tensor<4>> + Sync,
 {
     Arch::convnet().check_for(train)?;
     let config = ConvNetConfig::for_set(train).with_width(preset.width);
@@ -408,8 +435,8 @@ pub fn evaluate_model<M, S, T>(
 ) -> Result<EvalReport>
 where
     M: Classifier,
-    S: Examples<Input = M::Input>,
-    T: Examples<Input = M::Input>,
+    S: Examples<Input = M::Input> + Sync,
+    T: Examples<Input = M::Input> + Sync,
 {
     preset.check()?;
     check_pair(train, test)?;
@@ -417,12 +444,9 @@ where
     let started = Instant::now();
     let mut progress =
         Progress::new(format!("evaluate {arch}"), preset.models).with_print(preset.progress);
-    let mut accuracies = Vec::with_capacity(preset.models);
-    for i in 0..preset.models {
-        device.seed(preset.model_seed(i));
-        let trained = fit(build(device), train, &preset.fit_config(i), device)?;
-        let acc = accuracy(&trained.model, test, device);
-        accuracies.push(acc);
+    let mut accuracies = vec![f64::NAN; preset.models];
+    let mut record = |i: usize, acc: f64| {
+        accuracies[i] = acc;
         progress.tick(1, || {
             format!(
                 "network {}/{}: test accuracy {:.2}%",
@@ -431,6 +455,65 @@ where
                 100.0 * acc
             )
         });
+    };
+    let workers = preset.worker_count();
+    if workers == 1 {
+        for i in 0..preset.models {
+            device.seed(preset.model_seed(i));
+            let net = build(device);
+            init_params_now(&net);
+            let trained = fit(net, train, &preset.fit_config(i), device)?;
+            record(i, accuracy(&trained.model, test, device));
+        }
+    } else {
+        // The device's generator is process-wide: draw every initialisation here, in order,
+        // as the one-by-one run does; training then uses only each network's own generator.
+        let queue: Mutex<VecDeque<(usize, M)>> = Mutex::new(
+            (0..preset.models)
+                .map(|i| {
+                    device.seed(preset.model_seed(i));
+                    let net = build(device);
+                    init_params_now(&net);
+                    (i, net)
+                })
+                .collect(),
+        );
+        let (sender, results) = mpsc::channel::<(usize, Result<f64>)>();
+        let mut failure = None;
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                let (sender, queue) = (sender.clone(), &queue);
+                scope.spawn(move || {
+                    loop {
+                        let next = queue.lock().map(|mut q| q.pop_front());
+                        let Ok(Some((i, net))) = next else { break };
+                        // per-network progress lines would interleave: the tick reports each
+                        let config = preset.fit_config(i).with_progress(false);
+                        let scored = fit(net, train, &config, device)
+                            .map(|trained| accuracy(&trained.model, test, device));
+                        if sender.send((i, scored)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+            drop(sender);
+            for (i, scored) in results {
+                match scored {
+                    Ok(acc) => record(i, acc),
+                    Err(e) => {
+                        // stop handing out networks; the running ones finish
+                        if let Ok(mut q) = queue.lock() {
+                            q.clear();
+                        }
+                        failure.get_or_insert(e);
+                    }
+                }
+            }
+        });
+        if let Some(e) = failure {
+            return Err(e);
+        }
     }
     Ok(EvalReport::from_accuracies(
         train.name(),
@@ -463,8 +546,8 @@ pub fn evaluate_arch<S, T>(
     device: &Device,
 ) -> Result<EvalReport>
 where
-    S: Examples<Input = Tensor<4>>,
-    T: Examples<Input = Tensor<4>>,
+    S: Examples<Input = Tensor<4>> + Sync,
+    T: Examples<Input = Tensor<4>> + Sync,
 {
     arch.check_for(train)?;
     let mut report = evaluate_model(|d| arch.init(train, d), train, test, preset, device)?;
@@ -496,8 +579,8 @@ pub fn evaluate_cross_arch<S, T>(
     device: &Device,
 ) -> Result<Table>
 where
-    S: Examples<Input = Tensor<4>>,
-    T: Examples<Input = Tensor<4>>,
+    S: Examples<Input = Tensor<4>> + Sync,
+    T: Examples<Input = Tensor<4>> + Sync,
 {
     ensure(!archs.is_empty(), "evaluate_cross_arch", "archs", || {
         format!("is empty; name at least one of {}", Arch::NAMES.join(", "))

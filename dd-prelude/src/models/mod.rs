@@ -36,6 +36,37 @@ use burn::module::Module;
 use crate::data::Batch;
 use burn::tensor::Tensor;
 
+/// Draws every parameter of `model` that Burn has not drawn yet, now, in the module's field
+/// order. Burn initialises a parameter lazily, when it is first read, from the device's
+/// process-wide generator: a network built under a seed and read later (after another
+/// network's draws, or on another thread) would otherwise get other weights than its seed
+/// promises. The evaluation protocol calls it right after building each network.
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// let dev = device();
+/// dev.seed(3);
+/// let a = ConvNetConfig::new(2, 1, [8, 8]).with_width(4).init(&dev);
+/// init_params_now(&a);
+/// let _other = ConvNetConfig::new(2, 1, [8, 8]).with_width(4).init(&dev);
+/// init_params_now(&_other);
+/// dev.seed(3);
+/// let b = ConvNetConfig::new(2, 1, [8, 8]).with_width(4).init(&dev);
+/// init_params_now(&b);
+/// let x = burn::tensor::Tensor::<4>::ones([1, 1, 8, 8], &dev);
+/// assert_eq!(a.forward(x.clone()).to_data(), b.forward(x).to_data());
+/// ```
+pub fn init_params_now<M: Module>(model: &M) {
+    struct Draw;
+    impl burn::module::ModuleVisitor for Draw {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            let _ = param.val();
+        }
+    }
+    model.visit(&mut Draw);
+}
+
 /// A classifier: logits for a batch of its [`Classifier::Input`], and the penultimate
 /// embedding. The input type ties a model to the sets it can train on: `fit` takes any
 /// [`Examples`](crate::data::Examples) set whose `Input` is the model's.

@@ -267,7 +267,7 @@ impl TextPlan {
     }
 
     /// Fresh text CNNs trained on `train` by the one loop and tested: the plan's protocol.
-    fn score<S: Examples<Input = burn::tensor::Tensor<3>>>(
+    fn score<S: Examples<Input = burn::tensor::Tensor<3>> + Sync>(
         &self,
         train: &S,
         test: &EmbeddedSentences,
