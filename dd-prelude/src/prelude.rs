@@ -35,7 +35,8 @@ pub use crate::eval::{
 pub use crate::eval::{TestEachEpoch, accuracy, features, logits};
 pub use crate::train::{
     Augment, EpochRecord, FitConfig, History, Hook, NoHook, OptimizerKind, Schedule,
-    SymmetricContrastive, Trained, cross_entropy, fit, fit_with, infonce, symmetric_contrastive,
+    SimilarityContrastive, SymmetricContrastive, Trained, cross_entropy, fit, fit_with, infonce,
+    soft_symmetric_contrastive, symmetric_contrastive,
 };
 
 // --- select and kd ---

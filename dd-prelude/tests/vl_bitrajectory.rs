@@ -1,11 +1,12 @@
 //! Bi-trajectory matching's meta-gradients (synthetic images, synthetic text embeddings,
-//! step size) against finite differences, and a short distillation run that lowers the
-//! matching loss.
+//! step size, and LoRS's learned similarity) against finite differences.
 
 mod distill_common;
 
 use burn::tensor::{Device, FloatDType, Tensor, TensorData};
-use dd_prelude::vl::{BiArch, BiParams, unrolled_bi_loss};
+use dd_prelude::vl::{
+    BiArch, BiParams, LowRankSimilarity, unrolled_bi_loss, unrolled_bi_loss_with,
+};
 use dd_prelude::*;
 use distill_common::{
     Fd, check_meta_gradient, check_scalar_meta_gradient, randn, run_child_test, seeded,
@@ -54,6 +55,7 @@ fn f64_child() {
         .expect("f64 before any tensor");
     assert_eq!(device().settings().float_dtype, FloatDType::F64);
     bi_gradients(Fd::F64);
+    similarity_gradients(Fd::F64);
 }
 
 fn bi_gradients(fd: Fd) {
@@ -104,4 +106,112 @@ fn bi_gradients(fd: Fd) {
         },
         fd,
     );
+}
+
+/// LoRS's learned similarity: the identity reproduces seed 001's loss, and the meta-gradients
+/// of its three parameters (through the soft-target contrastive loss of every student step)
+/// match finite differences.
+fn similarity_gradients(fd: Fd) {
+    let dev = device();
+    let _serial = seeded(&dev, 43);
+    let (arch, start, target) = setup(&dev);
+    let (sx, st) = (randn([4, 1, 8, 8], &dev), randn([4, 6], &dev));
+    let lr = || Tensor::<1>::from_data(TensorData::new(vec![0.1f64], [1]), &dev).cast(sx.dtype());
+    let loss = |sim: Option<&LowRankSimilarity>| {
+        unrolled_bi_loss_with(
+            &arch,
+            &start,
+            &target,
+            sx.clone(),
+            st.clone(),
+            lr(),
+            sim,
+            &batches(),
+        )
+    };
+    let identity = LowRankSimilarity::new(4, 2, 3.0, &dev);
+    let (a, b): (f64, f64) = (
+        loss(Some(&identity)).into_scalar(),
+        unrolled_bi_loss(
+            &arch,
+            &start,
+            &target,
+            sx.clone(),
+            st.clone(),
+            lr(),
+            &batches(),
+        )
+        .into_scalar(),
+    );
+    assert!(
+        (a - b).abs() < 1e-9 * b.abs().max(1.0),
+        "identity similarity: {a} vs {b}"
+    );
+    let sim = LowRankSimilarity {
+        diag: randn([4], &dev).mul_scalar(0.2).add_scalar(1.0),
+        left: randn([4, 2], &dev),
+        right: randn([4, 2], &dev).mul_scalar(0.5),
+        scale: 1.5,
+    };
+    check_meta_gradient(
+        "LoRS similarity (diagonal)",
+        &sim.diag.clone().reshape([4, 1, 1, 1]),
+        |d| {
+            loss(Some(&LowRankSimilarity {
+                diag: d.reshape([4]),
+                ..sim.clone()
+            }))
+        },
+        fd,
+    );
+    check_meta_gradient(
+        "LoRS similarity (left factor)",
+        &sim.left.clone().reshape([4, 1, 1, 2]),
+        |l| {
+            loss(Some(&LowRankSimilarity {
+                left: l.reshape([4, 2]),
+                ..sim.clone()
+            }))
+        },
+        fd,
+    );
+    check_meta_gradient(
+        "LoRS similarity (right factor)",
+        &sim.right.clone().reshape([4, 1, 1, 2]),
+        |r| {
+            loss(Some(&LowRankSimilarity {
+                right: r.reshape([4, 2]),
+                ..sim.clone()
+            }))
+        },
+        fd,
+    );
+}
+
+/// The contrastive op's written-out backward against soft targets equals autodiff's gradient
+/// of its forward loss (the student's steps are the loss's true gradient, not only a
+/// differentiable rule).
+#[test]
+fn soft_contrastive_backward_matches_autodiff() {
+    use dd_prelude::distill::engine::ops::ContrastiveOp;
+    let dev = device();
+    let _serial = seeded(&dev, 44);
+    let (a, b) = (randn([5, 4], &dev), randn([5, 4], &dev));
+    let s = randn([5, 5], &dev).abs().add(Tensor::eye(5, &dev));
+    let op = ContrastiveOp {
+        scale: 3.0,
+        normalize: true,
+    };
+    let (_, cache) = op.forward_soft(a.clone(), b.clone(), Some(s.clone()));
+    let (da, db) = op.backward(&cache);
+    let (la, lb) = (
+        a.clone().autodiff().require_grad(),
+        b.clone().autodiff().require_grad(),
+    );
+    let (loss, _) = op.forward_soft(la.clone(), lb.clone(), Some(s));
+    let g = loss.backward();
+    let (ga, gb) = (la.grad(&g).unwrap(), lb.grad(&g).unwrap());
+    let gap = |x: Tensor<2>, y: Tensor<2>| -> f32 { x.sub(y).abs().max().into_scalar() };
+    assert!(gap(da, ga) < 1e-5, "images' side");
+    assert!(gap(db, gb) < 1e-5, "texts' side");
 }

@@ -80,3 +80,88 @@ impl<M: Classifier> Hook<M> for SymmetricContrastive {
         symmetric_contrastive(logits)
     }
 }
+
+/// LoRS's similarity-weighted symmetric InfoNCE of `[n, n]` logits against soft targets
+/// `s` `[n, n]` (row `i` says how much image `i` matches each caption):
+/// `-(sum_ij s_ij log softmax_j(z_i.) + sum_ij s_ij log softmax_i(z_.j)) / 2n`. With the
+/// identity it is [`symmetric_contrastive`].
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// use burn::tensor::Tensor;
+/// let dev = device();
+/// let z = Tensor::<2>::from_floats([[2.0, 0.0], [1.0, 3.0]], &dev);
+/// let (a, b): (f32, f32) = (symmetric_contrastive(z.clone()).into_scalar(),
+///     soft_symmetric_contrastive(z, Tensor::eye(2, &dev)).into_scalar());
+/// assert!((a - b).abs() < 1e-6);
+/// ```
+pub fn soft_symmetric_contrastive(logits: Tensor<2>, s: Tensor<2>) -> Tensor<1> {
+    let [n, _] = logits.dims();
+    let rows = burn::tensor::activation::log_softmax(logits.clone(), 1);
+    let cols = burn::tensor::activation::log_softmax(logits, 0);
+    rows.add(cols).mul(s).sum().div_scalar(-2.0 * n as f64)
+}
+
+/// A [`Hook`] that trains a dual encoder on a set of `n` pairs with a learned `[n, n]`
+/// similarity matrix (LoRS): each minibatch's loss is [`soft_symmetric_contrastive`] against
+/// the matrix's rows and columns of the batch.
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// let dev = device();
+/// let pairs = PairSet::from_pixels("toy", [1, 4, 4], (0..64).map(|i| (i % 7) as f32 / 7.0).collect(),
+///     (0..4).map(|i| vec![format!("pair {i}")]).collect(), (0..4).map(|i| i.to_string()).collect())?;
+/// let set = EmbeddedPairs::new(pairs, (0..12).map(|i| ((i * 5) % 4) as f32).collect(), 3)?;
+/// let net = DualEncoderConfig::new(ConvNetConfig::new(1, 1, [4, 4]).with_width(4).with_depth(1), 3).init(&dev);
+/// let sim: Vec<f32> = (0..16).map(|k| if k % 5 == 0 { 1.0 } else { 0.1 }).collect();
+/// let cfg = FitConfig::new().with_epochs(2).with_batch_size(3).with_progress(false);
+/// let mut hook = SimilarityContrastive::new(sim, 4)?;
+/// assert_eq!(fit_with(net, &set, &cfg, &mut hook, &dev)?.history.len(), 2);
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct SimilarityContrastive {
+    sim: Vec<f32>,
+    n: usize,
+}
+
+impl SimilarityContrastive {
+    /// The hook for the row-major `[n, n]` matrix `sim`.
+    pub fn new(sim: Vec<f32>, n: usize) -> crate::error::Result<Self> {
+        crate::error::ensure(sim.len() == n * n, "SimilarityContrastive", "sim", || {
+            format!("has {} entries; expected {n} x {n}", sim.len())
+        })?;
+        Ok(SimilarityContrastive { sim, n })
+    }
+
+    /// The matrix's rows and columns at `indices`, `[k, k]`.
+    pub fn block(&self, indices: &[usize], device: &burn::tensor::Device) -> Tensor<2> {
+        let k = indices.len();
+        let v: Vec<f32> = indices
+            .iter()
+            .flat_map(|&i| indices.iter().map(move |&j| self.sim[i * self.n + j]))
+            .collect();
+        Tensor::from_data(TensorData::new(v, [k, k]), device)
+    }
+}
+
+impl<M: Classifier> Hook<M> for SimilarityContrastive {
+    fn loss(
+        &mut self,
+        logits: Tensor<2>,
+        _targets: &crate::data::Targets,
+        _inputs: &M::Input,
+        indices: &[usize],
+    ) -> Tensor<1> {
+        let s = self.block(indices, &logits.device());
+        let s = if logits.is_autodiff() {
+            s.autodiff()
+        } else {
+            s
+        };
+        let dtype = logits.dtype();
+        soft_symmetric_contrastive(logits, s.cast(dtype))
+    }
+}

@@ -9,7 +9,10 @@ mod contrastive;
 mod history;
 
 pub use crate::augment::Augment;
-pub use contrastive::{SymmetricContrastive, infonce, symmetric_contrastive};
+pub use contrastive::{
+    SimilarityContrastive, SymmetricContrastive, infonce, soft_symmetric_contrastive,
+    symmetric_contrastive,
+};
 pub use history::{EpochRecord, History};
 
 use std::ops::ControlFlow;

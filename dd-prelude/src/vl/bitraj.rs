@@ -127,10 +127,22 @@ impl BiArch {
         images: Tensor<4>,
         text: Tensor<2>,
     ) -> (Tensor<1>, BiParams) {
+        self.loss_and_grads_soft(params, images, text, None)
+    }
+
+    /// [`loss_and_grads`](Self::loss_and_grads) against soft targets `similarity` `[n, n]`
+    /// (LoRS; `None`: the diagonal), tracked in it too.
+    pub fn loss_and_grads_soft(
+        &self,
+        params: &BiParams,
+        images: Tensor<4>,
+        text: Tensor<2>,
+        similarity: Option<Tensor<2>>,
+    ) -> (Tensor<1>, BiParams) {
         let [n, d] = text.dims();
         let (ei, tape_i) = self.image.forward(&params.image, images);
         let (et, tape_t) = self.text.forward(&params.text, text.reshape([n, 1, 1, d]));
-        let (loss, cache) = self.op.forward(ei, et);
+        let (loss, cache) = self.op.forward_soft(ei, et, similarity);
         let (di, dt) = self.op.backward(&cache);
         let (gi, _) = self.image.backward(&params.image, &tape_i, di, false);
         let (gt, _) = self.text.backward(&params.text, &tape_t, dt, false);
@@ -277,6 +289,42 @@ pub struct BiTrajectoryConfig {
     pub learn_text: bool,
     /// Seed of the initial pairs, the expert and start-epoch draws and the batches.
     pub seed: u64,
+    /// LoRS: learn a low-rank similarity matrix between the synthetic images and texts
+    /// alongside them (`None`: the pairs match only along the diagonal, seed 001).
+    pub similarity: Option<SimilarityConfig>,
+}
+
+/// LoRS's learned similarity ([`LowRankSimilarity`]): its rank, `alpha` and outer learning
+/// rate (LoRS's Flickr30K scripts: rank 10, alpha 3, lr 10).
+///
+/// # Example
+/// ```
+/// let c = dd_prelude::vl::SimilarityConfig { rank: 10, alpha: 3.0, lr: 10.0 };
+/// assert_eq!(c.rank, 10);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SimilarityConfig {
+    /// Rank of the low-rank part.
+    pub rank: usize,
+    /// Scale of the low-rank part (times `1 / rank`).
+    pub alpha: f64,
+    /// Outer learning rate of its parameters.
+    pub lr: f64,
+}
+
+/// One unroll's matching loss and meta-gradients ([`BiTrajectoryConfig::meta_grads`]).
+#[derive(Debug, Clone)]
+pub struct MetaGrads {
+    /// The matching loss.
+    pub loss: f64,
+    /// With respect to the synthetic images.
+    pub images: Tensor<4>,
+    /// With respect to the synthetic text embeddings.
+    pub text: Tensor<2>,
+    /// With respect to the step size.
+    pub lr: f64,
+    /// With respect to the similarity's parameters, when one is learned.
+    pub similarity: Option<LowRankSimilarity>,
 }
 
 impl BiTrajectoryConfig {
@@ -298,6 +346,7 @@ impl BiTrajectoryConfig {
             learn_images: true,
             learn_text: true,
             seed: 0,
+            similarity: None,
         }
     }
 
@@ -326,10 +375,11 @@ impl BiTrajectoryConfig {
     }
 
     /// The matching loss of one unroll and its meta-gradients: from `start`, `syn_steps` SGD
-    /// steps with step size `lr` on the synthetic `(images, text)` minibatches `batches`,
-    /// then [`bi_trajectory_loss`] against `target`. Returns the loss and its gradients with
-    /// respect to the images, the text embeddings and the step size.
-    #[allow(clippy::type_complexity)]
+    /// steps with step size `lr` on the synthetic `(images, text)` minibatches `batches`
+    /// (against `similarity`'s blocks when given), then [`bi_trajectory_loss`] against
+    /// `target`. Returns the loss and its gradients with respect to the images, the text
+    /// embeddings, the step size and the similarity's parameters.
+    #[allow(clippy::too_many_arguments)]
     pub fn meta_grads(
         arch: &BiArch,
         start: &BiParams,
@@ -337,8 +387,9 @@ impl BiTrajectoryConfig {
         images: &Tensor<4>,
         text: &Tensor<2>,
         lr: f64,
+        similarity: Option<&LowRankSimilarity>,
         batches: &[Vec<usize>],
-    ) -> (f64, Tensor<4>, Tensor<2>, f64) {
+    ) -> MetaGrads {
         let dev = images.device();
         let x = images.clone().autodiff().require_grad();
         let t = text.clone().autodiff().require_grad();
@@ -346,24 +397,29 @@ impl BiTrajectoryConfig {
             .cast(images.dtype())
             .autodiff()
             .require_grad();
-        let loss = unrolled_bi_loss(
+        let sim = similarity.map(LowRankSimilarity::require_grad);
+        let loss = unrolled_bi_loss_with(
             arch,
             start,
             target,
             x.clone(),
             t.clone(),
             lr_t.clone(),
+            sim.as_ref(),
             batches,
         );
         let value: f64 = loss.clone().inner().into_scalar::<f64>();
         let grads = loss.backward();
-        let gx = x.grad(&grads).expect("the loss depends on the images");
-        let gt = t.grad(&grads).expect("the loss depends on the text");
-        let glr: f64 = lr_t
-            .grad(&grads)
-            .expect("the loss depends on the step size")
-            .into_scalar::<f64>();
-        (value, gx, gt, glr)
+        MetaGrads {
+            loss: value,
+            images: x.grad(&grads).expect("the loss depends on the images"),
+            text: t.grad(&grads).expect("the loss depends on the text"),
+            lr: lr_t
+                .grad(&grads)
+                .expect("the loss depends on the step size")
+                .into_scalar::<f64>(),
+            similarity: sim.map(|s| s.grads(&grads)),
+        }
     }
 
     /// Distils `data` by matching `experts` (trajectories of [`train_bi_expert`]): the
@@ -412,6 +468,13 @@ impl BiTrajectoryConfig {
         }
         let mut lr = self.init_lr;
         let (mut vx, mut vt, mut vlr) = (images.zeros_like(), text.zeros_like(), 0.0f64);
+        let mut sim = self.similarity.as_ref().map(|c| {
+            device.seed(self.seed);
+            LowRankSimilarity::new(n, c.rank, c.alpha, device)
+        });
+        let mut vs = sim
+            .as_ref()
+            .map(|s| s.map(|t| t.zeros_like(), |t| t.zeros_like()));
         let mut losses = Vec::with_capacity(self.iterations);
         let mut progress = Progress::new("bi-trajectory matching", self.iterations);
         let mut order: Vec<usize> = Vec::new();
@@ -427,13 +490,20 @@ impl BiTrajectoryConfig {
                     order.split_off(order.len() - self.batch_syn.min(n))
                 })
                 .collect();
-            let (loss, gx, gt, glr) = Self::meta_grads(
+            let MetaGrads {
+                loss,
+                images: gx,
+                text: gt,
+                lr: glr,
+                similarity: gs,
+            } = Self::meta_grads(
                 arch,
                 &expert[s],
                 &expert[s + self.expert_epochs],
                 &images,
                 &text,
                 lr,
+                sim.as_ref(),
                 &batches,
             );
             if !loss.is_finite() {
@@ -452,13 +522,21 @@ impl BiTrajectoryConfig {
                 vt = vt.mul_scalar(self.momentum).add(gt.inner());
                 text = text.sub(vt.clone().mul_scalar(self.lr_text));
             }
+            if let (Some(cfg), Some(cur), Some(g), Some(v)) =
+                (&self.similarity, sim.as_mut(), gs, vs.as_mut())
+            {
+                *v = v.momentum(&g, self.momentum);
+                *cur = cur.descend(v, cfg.lr);
+            }
             vlr = self.momentum * vlr + glr;
             lr = (lr - self.lr_lr * vlr).max(1e-6);
             progress.tick(1, || format!("matching loss {loss:.4}, step size {lr:.4}"));
         }
+        let similarity = sim.map(|s| s.matrix()).transpose()?;
         DistilledPairs::new(data, captions, images, text, &init, &text_init, lr, losses).map(
             |mut p| {
                 p.text_dim = d;
+                p.similarity = similarity;
                 p
             },
         )
@@ -494,30 +572,51 @@ pub fn unrolled_bi_loss(
     lr: Tensor<1>,
     batches: &[Vec<usize>],
 ) -> Tensor<1> {
+    unrolled_bi_loss_with(arch, start, target, images, text, lr, None, batches)
+}
+
+/// [`unrolled_bi_loss`] with LoRS's learned similarity: each student step's contrastive loss
+/// takes the batch's block of `similarity` as its soft targets (the diagonal when `None`).
+/// Tracked in the similarity's parameters too wherever they are autodiff tensors.
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// use dd_prelude::vl::{BiArch, LowRankSimilarity, unrolled_bi_loss_with};
+/// use burn::tensor::Tensor;
+/// let dev = device();
+/// let arch = BiArch::new(&DualEncoderConfig::new(ConvNetConfig::new(1, 1, [4, 4]).with_width(2).with_depth(1), 3))?;
+/// let (start, target) = (arch.init(&dev), arch.init(&dev));
+/// let sim = LowRankSimilarity::new(2, 1, 1.0, &dev).require_grad();
+/// let x = Tensor::<4>::ones([2, 1, 4, 4], &dev);
+/// let t = Tensor::<2>::ones([2, 3], &dev);
+/// let loss = unrolled_bi_loss_with(&arch, &start, &target, x, t, Tensor::from_floats([0.1], &dev), Some(&sim), &[vec![0, 1]]);
+/// assert_eq!(sim.grads(&loss.backward()).diag.dims(), [2]);
+/// # Ok::<(), Error>(())
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn unrolled_bi_loss_with(
+    arch: &BiArch,
+    start: &BiParams,
+    target: &BiParams,
+    images: Tensor<4>,
+    text: Tensor<2>,
+    lr: Tensor<1>,
+    similarity: Option<&LowRankSimilarity>,
+    batches: &[Vec<usize>],
+) -> Tensor<1> {
     let dev = images.device();
-    let tracked = images.is_autodiff() || text.is_autodiff() || lr.is_autodiff();
-    let lift4 = |t: Tensor<4>| {
-        if tracked && !t.is_autodiff() {
-            t.autodiff()
-        } else {
-            t
-        }
+    let tracked = images.is_autodiff()
+        || text.is_autodiff()
+        || lr.is_autodiff()
+        || similarity
+            .is_some_and(|s| s.diag.is_autodiff() || s.left.is_autodiff() || s.right.is_autodiff());
+    let (images, text, lr) = if tracked {
+        (lift(images), lift(text), lift(lr))
+    } else {
+        (images, text, lr)
     };
-    let lift2 = |t: Tensor<2>| {
-        if tracked && !t.is_autodiff() {
-            t.autodiff()
-        } else {
-            t
-        }
-    };
-    let lift1 = |t: Tensor<1>| {
-        if tracked && !t.is_autodiff() {
-            t.autodiff()
-        } else {
-            t
-        }
-    };
-    let (images, text, lr) = (lift4(images), lift2(text), lift1(lr));
+    let similarity = similarity.map(|s| if tracked { s.lifted() } else { s.clone() });
     let (start, target) = if tracked {
         (start.autodiff(), target.autodiff())
     } else {
@@ -531,11 +630,150 @@ pub fn unrolled_bi_loss(
         );
         let idx = if tracked { idx.autodiff() } else { idx };
         let x = images.clone().select(0, idx.clone());
-        let t = text.clone().select(0, idx);
-        let (_, g) = arch.loss_and_grads(&theta, x, t);
+        let t = text.clone().select(0, idx.clone());
+        let s = similarity.as_ref().map(|s| s.block(idx));
+        let (_, g) = arch.loss_and_grads_soft(&theta, x, t, s);
         theta = theta.sgd_step_tensor(&g, &lr);
     }
     bi_trajectory_loss(&theta, &start, &target)
+}
+
+/// `t` on the autodiff backend (a constant of the graph) unless it is already there.
+fn lift<const D: usize>(t: Tensor<D>) -> Tensor<D> {
+    if t.is_autodiff() { t } else { t.autodiff() }
+}
+
+/// LoRS's learned similarity between `n` synthetic images and texts, low rank around the
+/// diagonal: `S = diag(a) + (alpha / r) L R^T` (`a` `[n]` starts at ones, `L` `[n, r]` at
+/// normal noise, `R` `[n, r]` at zeros, so `S` starts as the identity). Its rows are the soft
+/// targets of the contrastive loss ([`ContrastiveOp::forward_soft`]).
+///
+/// # Example
+/// ```
+/// use dd_prelude::vl::LowRankSimilarity;
+/// let s = LowRankSimilarity::new(3, 2, 1.0, &dd_prelude::device());
+/// assert_eq!(s.matrix()?, vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+/// # Ok::<(), dd_prelude::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct LowRankSimilarity {
+    /// The diagonal weights `a`, `[n]`.
+    pub diag: Tensor<1>,
+    /// The left factor `L`, `[n, r]`.
+    pub left: Tensor<2>,
+    /// The right factor `R`, `[n, r]`.
+    pub right: Tensor<2>,
+    /// `alpha / r`.
+    pub scale: f64,
+}
+
+impl LowRankSimilarity {
+    /// The identity for `n` pairs with rank `rank` factors scaled by `alpha / rank`.
+    pub fn new(n: usize, rank: usize, alpha: f64, device: &Device) -> Self {
+        let rank = rank.max(1);
+        LowRankSimilarity {
+            diag: Tensor::ones([n], device),
+            left: Tensor::random(
+                [n, rank],
+                burn::tensor::Distribution::Normal(0.0, 1.0),
+                device,
+            ),
+            right: Tensor::zeros([n, rank], device),
+            scale: alpha / rank as f64,
+        }
+    }
+
+    /// The three parameters as leaves of a new graph (for their meta-gradients).
+    pub fn require_grad(&self) -> Self {
+        self.map(
+            |t| t.autodiff().require_grad(),
+            |t| t.autodiff().require_grad(),
+        )
+    }
+
+    /// Their gradients in `grads` (zeros for a parameter the loss does not reach).
+    pub fn grads(&self, grads: &burn::tensor::Gradients) -> Self {
+        LowRankSimilarity {
+            diag: self
+                .diag
+                .grad(grads)
+                .unwrap_or_else(|| self.diag.clone().inner().zeros_like()),
+            left: self
+                .left
+                .grad(grads)
+                .unwrap_or_else(|| self.left.clone().inner().zeros_like()),
+            right: self
+                .right
+                .grad(grads)
+                .unwrap_or_else(|| self.right.clone().inner().zeros_like()),
+            scale: self.scale,
+        }
+    }
+
+    /// The rows and columns at `idx`, `[k, k]`.
+    pub fn block(&self, idx: Tensor<1, burn::tensor::Int>) -> Tensor<2> {
+        let a = self.diag.clone().select(0, idx.clone());
+        let [k] = a.dims();
+        let eye = Tensor::<2>::eye(k, &a.device()).cast(a.dtype());
+        let eye = if a.is_autodiff() { eye.autodiff() } else { eye };
+        let l = self.left.clone().select(0, idx.clone());
+        let r = self.right.clone().select(0, idx);
+        eye.mul(a.unsqueeze_dim::<2>(0))
+            .add(l.matmul(r.transpose()).mul_scalar(self.scale))
+    }
+
+    /// The whole `[n, n]` matrix, row-major.
+    pub fn matrix(&self) -> Result<Vec<f32>> {
+        let [n] = self.diag.dims();
+        let idx = Tensor::<1, burn::tensor::Int>::arange(0..n as i64, &self.diag.device());
+        let idx = if self.diag.is_autodiff() {
+            idx.autodiff()
+        } else {
+            idx
+        };
+        self.block(idx)
+            .into_data()
+            .convert::<f32>()
+            .try_into_vec::<f32>()
+            .map_err(|e| Error::config("LowRankSimilarity", "matrix", format!("{e:?}")))
+    }
+
+    fn lifted(&self) -> Self {
+        self.map(lift, lift)
+    }
+
+    fn map(
+        &self,
+        f1: impl Fn(Tensor<1>) -> Tensor<1>,
+        f2: impl Fn(Tensor<2>) -> Tensor<2>,
+    ) -> Self {
+        LowRankSimilarity {
+            diag: f1(self.diag.clone()),
+            left: f2(self.left.clone()),
+            right: f2(self.right.clone()),
+            scale: self.scale,
+        }
+    }
+
+    /// `self - lr * step` for each parameter, off the graph.
+    fn descend(&self, step: &Self, lr: f64) -> Self {
+        LowRankSimilarity {
+            diag: self.diag.clone().sub(step.diag.clone().mul_scalar(lr)),
+            left: self.left.clone().sub(step.left.clone().mul_scalar(lr)),
+            right: self.right.clone().sub(step.right.clone().mul_scalar(lr)),
+            scale: self.scale,
+        }
+    }
+
+    /// `momentum * self + g`, the outer SGD's velocity.
+    fn momentum(&self, g: &Self, momentum: f64) -> Self {
+        LowRankSimilarity {
+            diag: self.diag.clone().mul_scalar(momentum).add(g.diag.clone()),
+            left: self.left.clone().mul_scalar(momentum).add(g.left.clone()),
+            right: self.right.clone().mul_scalar(momentum).add(g.right.clone()),
+            scale: self.scale,
+        }
+    }
 }
 
 /// A distilled set of pairs: synthetic images and continuous text embeddings, the learned
@@ -554,6 +792,9 @@ pub struct DistilledPairs {
     pub nearest_before: Vec<String>,
     /// Nearest real caption of each synthetic text after distillation.
     pub nearest_after: Vec<String>,
+    /// LoRS's learned `[n, n]` similarity (row-major), when one was learned: fresh models
+    /// train against it ([`SimilarityContrastive`](crate::train::SimilarityContrastive)).
+    pub similarity: Option<Vec<f32>>,
     text_dim: usize,
 }
 
@@ -625,6 +866,7 @@ impl DistilledPairs {
             losses,
             nearest_before: before,
             nearest_after: after,
+            similarity: None,
             text_dim: d,
         })
     }

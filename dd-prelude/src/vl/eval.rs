@@ -97,6 +97,49 @@ pub fn evaluate_pairs(
     preset: &EvalPreset,
     device: &Device,
 ) -> Result<RetrievalReport> {
+    evaluate_pairs_with(
+        method,
+        train,
+        test,
+        captions,
+        encoder,
+        preset,
+        &mut SymmetricContrastive,
+        device,
+    )
+}
+
+/// [`evaluate_pairs`] with the training loss of `hook` (LoRS's distilled sets train against
+/// their learned similarity, [`SimilarityContrastive`](crate::train::SimilarityContrastive)).
+///
+/// # Example
+/// ```
+/// use dd_prelude::*;
+/// use dd_prelude::vl::{CaptionEmbeddings, evaluate_pairs_with};
+/// let dev = device();
+/// let pairs = PairSet::from_pixels("t", [1, 4, 4], (0..64).map(|i| (i % 5) as f32 / 5.0).collect(),
+///     (0..4).map(|i| vec![format!("c{i}")]).collect(), (0..4).map(|i| i.to_string()).collect())?;
+/// let caps = CaptionEmbeddings::new((0..12).map(|i| ((i * 7) % 5) as f32).collect(), 3, vec![0, 1, 2, 3])?;
+/// let set = caps.training_pairs(&pairs)?;
+/// let enc = DualEncoderConfig::new(ConvNetConfig::new(1, 1, [4, 4]).with_width(4).with_depth(1), 3);
+/// let preset = EvalPreset::smoke().with_batch_size(4).with_progress(false);
+/// let sim = (0..16).map(|k| if k % 5 == 0 { 0.9 } else { 0.05 }).collect();
+/// let mut hook = SimilarityContrastive::new(sim, 4)?;
+/// let rep = evaluate_pairs_with("LoRS", &set, &set, &caps, &enc, &preset, &mut hook, &dev)?;
+/// assert_eq!(rep.runs.len(), 2);
+/// # Ok::<(), Error>(())
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate_pairs_with<H: crate::train::Hook<DualEncoder>>(
+    method: &str,
+    train: &EmbeddedPairs,
+    test: &EmbeddedPairs,
+    captions: &CaptionEmbeddings,
+    encoder: &DualEncoderConfig,
+    preset: &EvalPreset,
+    hook: &mut H,
+    device: &Device,
+) -> Result<RetrievalReport> {
     preset.check()?;
     let started = Instant::now();
     let mut progress = Progress::new(
@@ -109,7 +152,7 @@ pub fn evaluate_pairs(
         device.seed(preset.model_seed(i));
         let net = encoder.init(device);
         let fit = preset.fit_config(i).with_progress(false);
-        let trained = fit_with(net, train, &fit, &mut SymmetricContrastive, device)?;
+        let trained = fit_with(net, train, &fit, hook, device)?;
         let r = Recall::of_model(&trained.model, test, captions, device)?;
         runs.push(r);
         progress.tick(1, || {

@@ -34,11 +34,14 @@ mod retrieval;
 mod wordpiece;
 
 pub use bitraj::{
-    BiArch, BiParams, BiTrajectoryConfig, DistilledPairs, bi_trajectory_loss, train_bi_expert,
-    unrolled_bi_loss,
+    BiArch, BiParams, BiTrajectoryConfig, DistilledPairs, LowRankSimilarity, MetaGrads,
+    SimilarityConfig, bi_trajectory_loss, train_bi_expert, unrolled_bi_loss, unrolled_bi_loss_with,
 };
 pub use captions::CaptionEmbeddings;
-pub use eval::{JointEmbedding, PairCoreset, RetrievalReport, evaluate_pairs, retrieval_table};
+pub use eval::{
+    JointEmbedding, PairCoreset, RetrievalReport, evaluate_pairs, evaluate_pairs_with,
+    retrieval_table,
+};
 pub use minilm::MiniLm;
 pub use plan::{VlData, VlPlan, published_flickr30k, recall_plot, retrieval_example};
 pub use retrieval::{RECALL_AT, Recall, similarity};

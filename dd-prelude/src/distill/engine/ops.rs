@@ -652,8 +652,8 @@ pub struct ContrastiveOp {
     pub normalize: bool,
 }
 
-/// What [`ContrastiveOp::backward`] needs: the (normalised) embeddings, their norms and the
-/// logits.
+/// What [`ContrastiveOp::backward`] needs: the (normalised) embeddings, their norms, the
+/// logits and the targets.
 ///
 /// # Example
 /// ```
@@ -669,11 +669,40 @@ pub struct ContrastiveCache {
     b: Tensor<2>,
     norms: Option<(Tensor<2>, Tensor<2>)>,
     logits: Tensor<2>,
+    targets: Tensor<2>,
 }
 
 impl ContrastiveOp {
-    /// The loss `[1]` and the cache.
+    /// The loss `[1]` and the cache: the matching pairs are the diagonal.
     pub fn forward(&self, a: Tensor<2>, b: Tensor<2>) -> (Tensor<1>, ContrastiveCache) {
+        self.forward_soft(a, b, None)
+    }
+
+    /// The loss `[1]` and the cache with soft targets `s` `[n, n]` (LoRS's similarity-weighted
+    /// InfoNCE): `-(sum_ij s_ij log softmax_j(z_i.) + sum_ij s_ij log softmax_i(z_.j)) / 2n`;
+    /// `None` is the identity (CLIP's loss). `s` may be tracked: the loss and [`backward`]'s
+    /// gradients are then differentiable with respect to it.
+    ///
+    /// [`backward`]: ContrastiveOp::backward
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::distill::engine::ops::ContrastiveOp;
+    /// use burn::tensor::Tensor;
+    /// let dev = dd_prelude::device();
+    /// let a = Tensor::<2>::from_floats([[1.0, 0.0], [0.0, 1.0]], &dev);
+    /// let op = ContrastiveOp { scale: 1.0, normalize: false };
+    /// let (hard, _) = op.forward(a.clone(), a.clone());
+    /// let (soft, _) = op.forward_soft(a.clone(), a.clone(), Some(Tensor::eye(2, &dev)));
+    /// let (h, s): (f32, f32) = (hard.into_scalar(), soft.into_scalar());
+    /// assert!((h - s).abs() < 1e-6);
+    /// ```
+    pub fn forward_soft(
+        &self,
+        a: Tensor<2>,
+        b: Tensor<2>,
+        s: Option<Tensor<2>>,
+    ) -> (Tensor<1>, ContrastiveCache) {
         let [n, _] = a.dims();
         let (a, b, norms) = if self.normalize {
             let (na, nb) = (row_norm(&a), row_norm(&b));
@@ -685,11 +714,16 @@ impl ContrastiveOp {
             .clone()
             .matmul(b.clone().transpose())
             .mul_scalar(self.scale);
+        let targets = match s {
+            Some(s) if logits.is_autodiff() && !s.is_autodiff() => s.autodiff(),
+            Some(s) => s,
+            None => identity_like(&logits),
+        };
         let rows = log_softmax(logits.clone(), 1);
         let cols = log_softmax(logits.clone(), 0);
         let loss = rows
             .add(cols)
-            .mul(identity_like(&logits))
+            .mul(targets.clone())
             .sum()
             .div_scalar(-2.0 * n as f64);
         (
@@ -699,6 +733,7 @@ impl ContrastiveOp {
                 b,
                 norms,
                 logits,
+                targets,
             },
         )
     }
@@ -707,9 +742,12 @@ impl ContrastiveOp {
     pub fn backward(&self, cache: &ContrastiveCache) -> (Tensor<2>, Tensor<2>) {
         let [n, _] = cache.logits.dims();
         let z = cache.logits.clone();
+        let s = cache.targets.clone();
+        // d/dz of -s_ij log softmax: softmax times the row's (column's) target mass, minus s.
         let dz = softmax(z.clone(), 1)
-            .add(softmax(z.clone(), 0))
-            .sub(identity_like(&z).mul_scalar(2.0))
+            .mul(s.clone().sum_dim(1))
+            .add(softmax(z, 0).mul(s.clone().sum_dim(0)))
+            .sub(s.mul_scalar(2.0))
             .div_scalar(2.0 * n as f64)
             .mul_scalar(self.scale);
         let da = dz.clone().matmul(cache.b.clone());
