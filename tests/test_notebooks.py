@@ -65,7 +65,7 @@ EXPECTED = {
     "11-caption-selection": {"image/png": 2, "html_contains": ["Loss-based selection for captioning", "Table I row", "5% Distilled (20 epochs)", "Easiest", "CC-BY 4.0"]},
     "20-image-distillation": {"image/png": 7, "html_contains": ["published in", "seed 002 Table I (DSA)", "Random real", "HLR (points below full data", "Full data (1,000-image stand-in)", "plain unroll: peak MiB"]},
     "21-text-distillation": {"image/png": 3, "html_contains": ["distilled vs real sentences", "IMDB: 87", "nearest words", "Best coreset", "on the attention classifier"]},
-    "30-vision-language": {"image/png": 2, "html_contains": ["mean ± std over fresh models", "MTT-VL", "top-5 captions", "CC-BY 4.0", "K-Center", "Bi-trajectory (seed 001)", "before: ", "ablation: text only"]},
+    "30-vision-language": {"image/png": 2, "html_contains": ["mean ± std over fresh models", "MTT-VL", "top-5 captions", "CC-BY 4.0", "K-Center", "Bi-trajectory (seed 001)", "LoRS (learned similarity)", "before: ", "ablation: text only"]},
 }
 
 

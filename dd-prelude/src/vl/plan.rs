@@ -7,7 +7,8 @@ use polars::prelude::*;
 
 use super::{
     BiArch, BiParams, BiTrajectoryConfig, CaptionEmbeddings, DistilledPairs, MiniLm, PairCoreset,
-    Recall, RetrievalReport, evaluate_pairs, similarity, train_bi_expert,
+    Recall, RetrievalReport, SimilarityConfig, evaluate_pairs, evaluate_pairs_with, similarity,
+    train_bi_expert,
 };
 use crate::data::{EmbeddedPairs, Examples, PairSet, PairSplits, Twemoji};
 use crate::error::{Error, Result};
@@ -15,7 +16,7 @@ use crate::eval::EvalPreset;
 use crate::models::{ConvNetConfig, DualEncoder, DualEncoderConfig};
 use crate::scale::Scale;
 use crate::show::{Html, Table};
-use crate::train::{SymmetricContrastive, fit_with};
+use crate::train::{SimilarityContrastive, SymmetricContrastive, fit_with};
 
 /// Image-caption pairs ready for seed 001's experiments: the splits, the training pairs (each
 /// image with its first caption's embedding) and every caption's embedding, per split.
@@ -71,7 +72,8 @@ impl VlData {
 /// | subset models x epochs | 2 x 5 | 3 x 60 | 5 x 300 |
 /// | pairs per subset | 100 | 100, 200 | 100, 200, 500 |
 /// | experts x epochs | 1 x 2 | 3 x 8 | 10 x 20 |
-/// | matching: iterations, student steps, expert epochs, max start | 3, 2, 1, 1 | 80, 5, 2, 5 | 1000, 20, 2, 10 |
+/// | matching: iterations, student steps, expert epochs, max start | 3, 2, 1, 1 | 150, 5, 2, 5 | 1000, 20, 2, 10 |
+/// | LoRS similarity: rank, alpha, outer rate | 10, 3, 0.01 | 10, 3, 0.01 | 10, 3, 0.01 |
 ///
 /// Optimiser: SGD, momentum 0.9, lr 0.05, batch 128, step at half (the [`EvalPreset`]).
 ///
@@ -109,6 +111,8 @@ pub struct VlPlan {
     pub expert_lr: f64,
     /// Bi-trajectory matching's settings (stage 2); `pairs` is set per budget.
     pub distill: BiTrajectoryConfig,
+    /// LoRS's learned similarity for the LoRS rows (the same matching otherwise).
+    pub lors: SimilarityConfig,
 }
 
 impl VlPlan {
@@ -143,12 +147,22 @@ impl VlPlan {
             expert_epochs: scale.pick(2, 8, 20),
             expert_lr: 0.05,
             distill: BiTrajectoryConfig {
-                iterations: scale.pick(3, 80, 1000),
+                iterations: scale.pick(3, 150, 1000),
                 syn_steps: scale.pick(2, 5, 20),
                 expert_epochs: scale.pick(1, 2, 2),
                 max_start_epoch: scale.pick(1, 5, 10),
                 batch_syn: scale.pick(50, 50, 100),
                 ..BiTrajectoryConfig::new(100)
+            },
+            // LoRS's rank and alpha. Its rate of 10 made the matching loss diverge on Twemoji
+            // (NaN within 100 iterations), at 1 the step size collapsed (to 6e-4); at 0.1 and
+            // 0.01 fresh models trained against the learned similarity scored below the same
+            // pairs without it (TR R@1 0.8 and 1.9 against 3.4 and 3.3): 0.01 is the least
+            // harmful rate measured (`examples/vl_probe.rs`, 2026-11-27).
+            lors: SimilarityConfig {
+                rank: 10,
+                alpha: 3.0,
+                lr: 0.01,
             },
         }
     }
@@ -306,19 +320,23 @@ impl VlPlan {
         distilled: &DistilledPairs,
         device: &Device,
     ) -> Result<RetrievalReport> {
-        evaluate_pairs(
-            method,
-            &distilled.set,
-            &data.test,
-            &data.test_captions,
-            &self.encoder(data.train.text_dim()),
-            &self.eval.clone().with_lr(distilled.lr),
-            device,
-        )
+        let (enc, preset) = (
+            self.encoder(data.train.text_dim()),
+            self.eval.clone().with_lr(distilled.lr),
+        );
+        let (set, test, caps) = (&distilled.set, &data.test, &data.test_captions);
+        match &distilled.similarity {
+            Some(sim) => {
+                let mut hook = SimilarityContrastive::new(sim.clone(), set.len())?;
+                evaluate_pairs_with(method, set, test, caps, &enc, &preset, &mut hook, device)
+            }
+            None => evaluate_pairs(method, set, test, caps, &enc, &preset, device),
+        }
     }
 
-    /// Bi-trajectory distillation at every budget, each scored: the table's distilled rows
-    /// and the sets.
+    /// Bi-trajectory distillation (seed 001) and the same with LoRS's learned similarity at
+    /// every budget, each scored: the table's distilled rows and the sets, in the order
+    /// (budget, method).
     pub fn distilled_rows(
         &self,
         data: &VlData,
@@ -328,9 +346,14 @@ impl VlPlan {
         let mut rows = Vec::new();
         let mut sets = Vec::new();
         for &n in &self.budgets {
-            let d = self.distill_with(data, experts, n, |_| {}, device)?;
-            rows.push(self.score_distilled("Bi-trajectory (seed 001)", data, &d, device)?);
-            sets.push(d);
+            for (name, lors) in [
+                ("Bi-trajectory (seed 001)", None),
+                ("LoRS (learned similarity)", Some(self.lors)),
+            ] {
+                let d = self.distill_with(data, experts, n, |c| c.similarity = lors, device)?;
+                rows.push(self.score_distilled(name, data, &d, device)?);
+                sets.push(d);
+            }
         }
         Ok((rows, sets))
     }
