@@ -104,23 +104,13 @@ fn networks_trained_side_by_side_score_as_one_after_another() {
         .with_augment(Augment::Dsa)
         .with_seed(7)
         .with_progress(false);
-    let one_by_one = evaluate_model(
-        |d| cfg.init(d),
-        &train,
-        &test,
-        &preset.clone().with_workers(1),
-        &dev,
-    )
-    .unwrap();
-    let side_by_side = evaluate_model(
-        |d| cfg.init(d),
-        &train,
-        &test,
-        &preset.clone().with_workers(2),
-        &dev,
-    )
-    .unwrap();
-    assert_eq!(preset.clone().with_workers(2).worker_count(), 2);
+    let with_workers = |workers: usize| {
+        let preset = preset.clone().with_workers(workers);
+        assert_eq!(preset.worker_count(), workers);
+        evaluate_model(|d| cfg.init(d), &train, &test, &preset, &dev).unwrap()
+    };
+    let one_by_one = with_workers(1);
+    let side_by_side = with_workers(2);
     assert_eq!(one_by_one.accuracies, side_by_side.accuracies);
     assert!(
         one_by_one.std > 0.0,
