@@ -15,7 +15,11 @@ root=${DD_PROJECT:?DD_PROJECT must name the dd-prelude checkout; run scripts/set
 cache=${DD_CACHE:-$root/.cache}
 export PATH="$HOME/.cargo/bin:$PATH"
 
-mkdir -p "$cache/evcxr"
+mkdir -p "$cache/evcxr/.cargo"
+# Dependencies (the prelude included) built as in release, not at evcxr's opt-level 2 with
+# debug assertions: see cargo-config.toml.
+cmp -s "$here/cargo-config.toml" "$cache/evcxr/.cargo/config.toml" \
+  || cp "$here/cargo-config.toml" "$cache/evcxr/.cargo/config.toml"
 slot=""
 for i in $(seq 0 15); do
   exec 9>"$cache/evcxr/slot-$i.lock"
