@@ -151,8 +151,9 @@ def execute(path: str | Path, scale: str = "smoke", kernel: str = KERNEL, quiet:
             late = collect_late_output(client, cell, index)
             seconds = time.time() - started
             run.cell_seconds.append((index, seconds))
-            run.answer_seconds.append((index, max(answered, late or answered) - started))
-            run.cell_windows.append((index, started, max(answered, late or answered)))
+            answered = max(answered, late or answered)
+            run.answer_seconds.append((index, answered - started))
+            run.cell_windows.append((index, started, answered))
             if not quiet:
                 print(f"  {path.name} cell {index}: {seconds:.1f}s", flush=True)
             run.problems.extend(cell_problems(index, cell))

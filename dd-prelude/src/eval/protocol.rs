@@ -465,28 +465,24 @@ where
             )
         });
     };
+    // Network `i`, its parameters drawn now under its own seed.
+    let fresh = |i: usize| {
+        device.seed(preset.model_seed(i));
+        let net = build(device);
+        init_params_now(&net);
+        net
+    };
     let workers = preset.worker_count();
     if workers == 1 {
         for i in 0..preset.models {
-            device.seed(preset.model_seed(i));
-            let net = build(device);
-            init_params_now(&net);
-            let trained = fit(net, train, &preset.fit_config(i), device)?;
+            let trained = fit(fresh(i), train, &preset.fit_config(i), device)?;
             record(i, accuracy(&trained.model, test, device));
         }
     } else {
         // The device's generator is process-wide: draw every initialisation here, in order,
         // as the one-by-one run does; training then uses only each network's own generator.
-        let queue: Mutex<VecDeque<(usize, M)>> = Mutex::new(
-            (0..preset.models)
-                .map(|i| {
-                    device.seed(preset.model_seed(i));
-                    let net = build(device);
-                    init_params_now(&net);
-                    (i, net)
-                })
-                .collect(),
-        );
+        let queue: Mutex<VecDeque<(usize, M)>> =
+            Mutex::new((0..preset.models).map(|i| (i, fresh(i))).collect());
         let (sender, results) = mpsc::channel::<(usize, Result<f64>)>();
         let mut failure = None;
         std::thread::scope(|scope| {
