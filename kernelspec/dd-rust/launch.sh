@@ -36,6 +36,25 @@ if [ -n "$slot" ]; then
   fi
   export EVCXR_TMPDIR="$slot"
 fi
-export EVCXR_CONFIG_DIR="$here/config"
+# rust-analyzer (types of `let`s) reads the slot's crate graph through ra_cargo.py, cut down to
+# the packages the build compiles: it finds cargo in $CARGO_HOME/bin first. evcxr's own builds
+# keep the real CARGO_HOME (`:build_env` in the generated init.evcxr).
+real_home=${CARGO_HOME:-$HOME/.cargo}
+ra_home="$cache/evcxr/ra-cargo-home"
+python="$root/.venv/bin/python"
+[ -x "$python" ] || python=python3
+mkdir -p "$ra_home/bin" "$cache/evcxr/config"
+printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$python" "$here/ra_cargo.py" > "$ra_home/bin/cargo.$$"
+chmod +x "$ra_home/bin/cargo.$$"
+mv -f "$ra_home/bin/cargo.$$" "$ra_home/bin/cargo"
+cp "$here/config/prelude.rs" "$cache/evcxr/config/prelude.rs.$$"
+mv -f "$cache/evcxr/config/prelude.rs.$$" "$cache/evcxr/config/prelude.rs"
+{ cat "$here/config/init.evcxr"; echo ":build_env CARGO_HOME=$real_home"; } > "$cache/evcxr/config/init.evcxr.$$"
+mv -f "$cache/evcxr/config/init.evcxr.$$" "$cache/evcxr/config/init.evcxr"
+export DD_REAL_CARGO_HOME="$real_home" CARGO_HOME="$ra_home"
+# evcxr's allocator (mimalloc) asks for transparent huge pages; rust-analyzer's first resolution
+# of the dependency graph then spent a third of its time in the kernel zeroing them.
+export MIMALLOC_ALLOW_THP=0
+export EVCXR_CONFIG_DIR="$cache/evcxr/config"
 # fd 9 (the slot's lock) stays open in evcxr_jupyter for the kernel's whole life.
 exec evcxr_jupyter --control_file "$1"
