@@ -132,3 +132,31 @@ fn dsa_augmentation_keeps_labels_and_shape_and_is_seeded() {
     );
     assert!((0..10).all(|s| draw(s).iter().all(|v| v.is_finite())));
 }
+
+#[test]
+fn fit_through_the_prelude_compiled_loop_equals_the_generic_loop() {
+    // `fit` on a ConvNet and an ImageSet runs the loop compiled in the prelude (so a notebook
+    // cell compiles none of it); it must train exactly as the generic loop does.
+    const { assert!(ConvNet::PRECOMPILED_FIT && <ImageSet as Examples>::PRECOMPILED_FIT) };
+    let fm = FashionMnist::load_default().unwrap();
+    let dev = device();
+    dev.seed(3);
+    let train = fm.train.subset(&fm.train.stratified(128, 5));
+    let net = ConvNetConfig::for_set(&train)
+        .with_width(8)
+        .with_depth(2)
+        .init(&dev);
+    dd_prelude::models::init_params_now(&net);
+    let cfg = FitConfig::new()
+        .with_epochs(2)
+        .with_batch_size(32)
+        .with_progress(false);
+    let a = fit(net.clone(), &train, &cfg, &dev).unwrap();
+    let b = fit_with(net, &train, &cfg, &mut NoHook, &dev).unwrap();
+    assert_eq!(a.history.steps().len(), 8);
+    assert_eq!(a.history.steps(), b.history.steps());
+    assert_eq!(
+        logits(&a.model, &train, &dev),
+        logits(&b.model, &train, &dev)
+    );
+}

@@ -13,7 +13,8 @@ also sees the `cfg(feature = ...)` the build sees.
 rust-analyzer looks for cargo in `$CARGO_HOME/bin` first; `launch.sh` points the kernel's
 `CARGO_HOME` at a directory whose `bin/cargo` runs this script, and gives evcxr's own builds the
 real `CARGO_HOME` (`:build_env` in the generated init.evcxr). Every other command, and any failure
-here, falls through to the real cargo and its unfiltered output.
+here, falls through to the real cargo and its unfiltered output; `DD_RA_FULL_GRAPH=1` in the
+kernel's environment turns the filter off.
 """
 import json
 import os
@@ -83,7 +84,7 @@ def main() -> int:
     args = sys.argv[1:]
     slot = os.environ.get("EVCXR_TMPDIR", "")
     manifest = option(args, "--manifest-path") or ""
-    wanted = (args[:1] == ["metadata"] and "--no-deps" not in args and slot
+    wanted = (not os.environ.get("DD_RA_FULL_GRAPH") and args[:1] == ["metadata"] and "--no-deps" not in args and slot
               and os.path.abspath(manifest).startswith(os.path.abspath(slot) + os.sep))
     if not wanted:
         os.execve(cargo, [cargo] + args, env)

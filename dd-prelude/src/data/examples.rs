@@ -272,6 +272,32 @@ pub trait Examples {
             )),
         }
     }
+    /// Whether this set is an [`ImageSet`], for which the prelude holds compiled training
+    /// loops ([`Classifier::PRECOMPILED_FIT`](crate::models::Classifier::PRECOMPILED_FIT)).
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// assert!(<ImageSet as Examples>::PRECOMPILED_FIT);
+    /// ```
+    #[doc(hidden)]
+    const PRECOMPILED_FIT: bool = false;
+
+    /// `Some(self)` where the set is an [`ImageSet`] (see
+    /// [`PRECOMPILED_FIT`](Self::PRECOMPILED_FIT)).
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// let set = ImageSet::from_pixels("t", [1, 1, 1], vec![0.5], vec![0], vec!["a".into()])?;
+    /// assert!(set.as_image_set().is_some());
+    /// # Ok::<(), Error>(())
+    /// ```
+    #[doc(hidden)]
+    fn as_image_set(&self) -> Option<&crate::data::ImageSet> {
+        None
+    }
+
     /// The examples at `indices`, in that order (indices may repeat).
     ///
     /// # Panics

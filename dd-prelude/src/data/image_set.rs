@@ -460,6 +460,11 @@ pub(crate) fn denormalize(image: &[f32], shape: [usize; 3], mean: &[f32], std: &
 
 impl Examples for ImageSet {
     type Input = Tensor<4>;
+    const PRECOMPILED_FIT: bool = true;
+
+    fn as_image_set(&self) -> Option<&ImageSet> {
+        Some(self)
+    }
 
     fn name(&self) -> &str {
         &self.name

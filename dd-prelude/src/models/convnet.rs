@@ -283,6 +283,7 @@ impl ConvNet {
 
 impl Classifier for ConvNet {
     type Input = Tensor<4>;
+    const PRECOMPILED_FIT: bool = true;
 
     fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         self.classifier.forward(self.features(images))

@@ -93,6 +93,19 @@ pub trait Classifier: Module + 'static {
     fn forward(&self, input: Self::Input) -> Tensor<2>;
     /// The embedding fed to the last linear layer.
     fn features(&self, input: Self::Input) -> Tensor<2>;
+
+    /// Whether the prelude holds a compiled training loop for this model on an
+    /// [`ImageSet`](crate::data::ImageSet) (true for [`ConvNet`]): [`fit`](crate::train::fit)
+    /// then calls it, and a notebook cell that trains the model compiles none of the loop.
+    /// Only the prelude's own models set it.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// assert!(ConvNet::PRECOMPILED_FIT && !Mlp::PRECOMPILED_FIT);
+    /// ```
+    #[doc(hidden)]
+    const PRECOMPILED_FIT: bool = false;
 }
 
 /// A [`Classifier`] of images (`Tensor<4>` inputs): what the image-only parts (architectures

@@ -15,6 +15,7 @@ pub use contrastive::{
 };
 pub use history::{EpochRecord, History};
 
+use std::any::Any;
 use std::ops::ControlFlow;
 use std::time::Instant;
 
@@ -29,9 +30,10 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Batch;
+use crate::data::ImageSet;
 use crate::data::{Examples, Targets, hard_cross_entropy};
-use crate::error::{Result, ensure};
-use crate::models::Classifier;
+use crate::error::{Error, Result, ensure};
+use crate::models::{Classifier, ConvNet};
 use crate::progress::Progress;
 
 /// Learning-rate schedule over epochs.
@@ -241,6 +243,52 @@ pub fn fit<M: Classifier, S: Examples<Input = M::Input>>(
     config: &FitConfig,
     device: &Device,
 ) -> Result<Trained<M>> {
+    // A notebook cell compiles the generic code it calls. For the prelude's ConvNet on an
+    // ImageSet the loop is compiled once, in the prelude (`fit_convnet`); the branch is decided
+    // at compile time, so the cell instantiates neither the loop nor the optimizer (about 1 s
+    // of the cell's compile).
+    if const { M::PRECOMPILED_FIT && S::PRECOMPILED_FIT } {
+        fit_precompiled(model, data, config, device)
+    } else {
+        fit_with(model, data, config, &mut NoHook, device)
+    }
+}
+
+/// [`fit`] through the loop compiled in the prelude for its own model and set types.
+fn fit_precompiled<M: Classifier, S: Examples<Input = M::Input>>(
+    model: M,
+    data: &S,
+    config: &FitConfig,
+    device: &Device,
+) -> Result<Trained<M>> {
+    let model: Box<dyn Any> = Box::new(model);
+    let (Ok(net), Some(images)) = (model.downcast::<ConvNet>(), data.as_image_set()) else {
+        return Err(Error::config(
+            "fit",
+            "model",
+            format!(
+                "{}: PRECOMPILED_FIT is for the prelude's own models and sets",
+                std::any::type_name::<M>()
+            ),
+        ));
+    };
+    let trained = fit_convnet(*net, images, config, device)?;
+    let model: Box<dyn Any> = Box::new(trained.model);
+    Ok(Trained {
+        model: *model
+            .downcast::<M>()
+            .expect("the model went in as a ConvNet"),
+        history: trained.history,
+    })
+}
+
+#[inline(never)]
+fn fit_convnet(
+    model: ConvNet,
+    data: &ImageSet,
+    config: &FitConfig,
+    device: &Device,
+) -> Result<Trained<ConvNet>> {
     fit_with(model, data, config, &mut NoHook, device)
 }
 
