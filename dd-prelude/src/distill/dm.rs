@@ -169,7 +169,10 @@ impl Method for DmMethod {
 }
 
 /// Real images per forward pass when computing class means (bounds the activations' memory).
-const REAL_CHUNK: usize = 1024;
+/// One class at the reference's batch of 256: at 1,024 (four classes per pass) a DM iteration
+/// at width 128 peaked at 969 MiB against PyTorch's 356, at 256 it peaks at 284 MiB, at the
+/// same speed (`bench_distill`, 2026-11-27).
+const REAL_CHUNK: usize = 256;
 
 impl DmMethod {
     /// Mean embedding of each class's real batch, `[classes, feature_dim]`, a few classes per
