@@ -8,7 +8,9 @@
 //!
 //! Keys: `it` iterations, `li`/`lt`/`llr` outer rates of images / text / step size, `syn`
 //! student steps, `ee` expert epochs, `ms` max start epoch, `bs` synthetic batch, `lr0` initial
-//! step size, `seed`; LoRS's similarity: `sim` rank (turns it on), `ls` its rate, `alpha`. `PROBE_RANDOM` random draws (default 3).
+//! step size, `seed`; LoRS's similarity: `sim` rank (turns it on), `ls` its rate, `alpha`. `PROBE_RANDOM` random draws (default 3);
+//! `PROBE_CORESETS=1` also scores the full-data row and the plan's coreset rows;
+//! `PROBE_EXPERTS`, `PROBE_EXPERT_EPOCHS`, `PROBE_EXPERT_LR` change the plan's experts.
 
 use std::time::Instant;
 
@@ -16,7 +18,18 @@ use dd_prelude::vl::*;
 use dd_prelude::*;
 
 fn main() -> anyhow::Result<()> {
-    let plan = VlPlan::for_scale(Scale::Cpu);
+    let mut plan = VlPlan::for_scale(Scale::Cpu);
+    // Expert overrides: PROBE_EXPERTS, PROBE_EXPERT_EPOCHS, PROBE_EXPERT_LR.
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
+    if let Some(v) = env("PROBE_EXPERTS") {
+        plan.experts = v as usize;
+    }
+    if let Some(v) = env("PROBE_EXPERT_EPOCHS") {
+        plan.expert_epochs = v as usize;
+    }
+    if let Some(v) = env("PROBE_EXPERT_LR") {
+        plan.expert_lr = v;
+    }
     let dev = device();
     let minilm = MiniLm::load_default(&dev)?;
     let data = plan.twemoji(&minilm)?;
@@ -26,7 +39,7 @@ fn main() -> anyhow::Result<()> {
     let line = |r: &RetrievalReport, secs: f64| {
         println!(
             "{:<40} TR R@1 {:.1} ± {:.1}  IR R@1 {:.1} ± {:.1}  TR R@5 {:.1} IR R@5 {:.1}  ({:.0} s)",
-            r.method,
+            format!("{} ({})", r.method, r.pairs),
             r.mean.tr[0],
             r.std.tr[0],
             r.mean.ir[0],
@@ -52,6 +65,15 @@ fn main() -> anyhow::Result<()> {
             &dev,
         )?;
         line(&r, t.elapsed().as_secs_f64());
+    }
+    if env("PROBE_CORESETS").is_some_and(|v| v > 0.0) {
+        let t = Instant::now();
+        let (full, reference) = plan.full_data(&data, &dev)?;
+        line(&full, t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        for r in plan.coresets(&data, &reference, &dev)? {
+            line(&r, t.elapsed().as_secs_f64());
+        }
     }
     let t = Instant::now();
     let experts = plan.experts(&data, &dev)?;
