@@ -8,9 +8,13 @@
 //!
 //! Keys: `it` iterations, `li`/`lt`/`llr` outer rates of images / text / step size, `syn`
 //! student steps, `ee` expert epochs, `ms` max start epoch, `bs` synthetic batch, `lr0` initial
-//! step size, `seed`; LoRS's similarity: `sim` rank (turns it on), `ls` its rate, `alpha`. `PROBE_RANDOM` random draws (default 3);
-//! `PROBE_CORESETS=1` also scores the full-data row and the plan's coreset rows;
-//! `PROBE_EXPERTS`, `PROBE_EXPERT_EPOCHS`, `PROBE_EXPERT_LR` change the plan's experts.
+//! step size, `seed`; LoRS's similarity: `sim` rank (turns it on), `ls` its rate, `alpha`.
+//! Environment: `PROBE_RANDOM` random draws (default 3); `PROBE_CORESETS=1` also scores the
+//! full-data row and the plan's coreset rows; `PROBE_EXPERTS`, `PROBE_EXPERT_EPOCHS`,
+//! `PROBE_EXPERT_LR` change the plan's experts.
+
+#[path = "common/vl_plan.rs"]
+mod vl_plan;
 
 use std::time::Instant;
 
@@ -18,18 +22,7 @@ use dd_prelude::vl::*;
 use dd_prelude::*;
 
 fn main() -> anyhow::Result<()> {
-    let mut plan = VlPlan::for_scale(Scale::Cpu);
-    // Expert overrides: PROBE_EXPERTS, PROBE_EXPERT_EPOCHS, PROBE_EXPERT_LR.
-    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
-    if let Some(v) = env("PROBE_EXPERTS") {
-        plan.experts = v as usize;
-    }
-    if let Some(v) = env("PROBE_EXPERT_EPOCHS") {
-        plan.expert_epochs = v as usize;
-    }
-    if let Some(v) = env("PROBE_EXPERT_LR") {
-        plan.expert_lr = v;
-    }
+    let plan = vl_plan::cpu_plan();
     let dev = device();
     let minilm = MiniLm::load_default(&dev)?;
     let data = plan.twemoji(&minilm)?;
@@ -66,7 +59,7 @@ fn main() -> anyhow::Result<()> {
         )?;
         line(&r, t.elapsed().as_secs_f64());
     }
-    if env("PROBE_CORESETS").is_some_and(|v| v > 0.0) {
+    if vl_plan::env("PROBE_CORESETS").is_some_and(|v| v > 0.0) {
         let t = Instant::now();
         let (full, reference) = plan.full_data(&data, &dev)?;
         line(&full, t.elapsed().as_secs_f64());

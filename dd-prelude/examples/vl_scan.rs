@@ -7,6 +7,9 @@
 //! cargo run --release -p dd-prelude --example vl_scan -- [syn steps] [batch] [expert epochs]
 //! ```
 
+#[path = "common/vl_plan.rs"]
+mod vl_plan;
+
 use dd_prelude::data::EmbeddedPairs;
 use dd_prelude::distill::trajectory_loss;
 use dd_prelude::vl::*;
@@ -30,18 +33,7 @@ fn main() -> anyhow::Result<()> {
         arg(5, 10.0),
         arg(6, 0.01),
     );
-    let mut plan = VlPlan::for_scale(Scale::Cpu);
-    // Expert overrides: PROBE_EXPERTS, PROBE_EXPERT_EPOCHS, PROBE_EXPERT_LR.
-    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<f64>().ok());
-    if let Some(v) = env("PROBE_EXPERTS") {
-        plan.experts = v as usize;
-    }
-    if let Some(v) = env("PROBE_EXPERT_EPOCHS") {
-        plan.expert_epochs = v as usize;
-    }
-    if let Some(v) = env("PROBE_EXPERT_LR") {
-        plan.expert_lr = v;
-    }
+    let plan = vl_plan::cpu_plan();
     let dev = device();
     let minilm = MiniLm::load_default(&dev)?;
     let data = plan.twemoji(&minilm)?;
