@@ -158,10 +158,10 @@ impl VlPlan {
             // step size at starts 0-2 (1.50-1.72 with 1 expert epoch). So: 1 expert epoch, start
             // <= 2 (seed 001's and LoRS's Flickr30K commands), initial step size 0.02, and an
             // image rate of 1000 (MTT's; a fixed segment's loss fell 1.65 -> 1.29 in 16 steps at
-            // 1000, 1.58 at 10). With 10 experts the loss then falls from 1.72-1.86 to 1.17-1.19
+            // 1000, 1.58 at 10). With 10 experts the loss then falls from 1.72-1.86 to 1.17-1.25
             // in 300 iterations at text rate 1 (1.31-1.32 at 0.1; the previous plan's ended at
-            // 1.7-2.0). The text rate was chosen by that loss; TR / IR R@1 of the two seeds
-            // (4.0 / 2.8, 3.6 / 3.1 at 1; 4.5 / 2.8, 3.4 / 2.5 at 0.1) differ within the std.
+            // 1.7-2.0). The text rate was chosen by that loss; TR / IR R@1 over seeds (4.0 / 2.8,
+            // 3.6 / 3.1, 4.4 / 2.8 at 1; 4.5 / 2.8, 3.4 / 2.5 at 0.1) differ within the std.
             distill: BiTrajectoryConfig {
                 iterations: scale.pick(3, 300, 1000),
                 syn_steps: scale.pick(2, 5, 20),
