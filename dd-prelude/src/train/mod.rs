@@ -30,8 +30,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Batch;
-use crate::data::ImageSet;
-use crate::data::{Examples, Targets, hard_cross_entropy};
+use crate::data::{Examples, ImageSet, Targets, hard_cross_entropy};
 use crate::error::{Error, Result, ensure};
 use crate::models::{Classifier, ConvNet};
 use crate::progress::Progress;
@@ -245,8 +244,8 @@ pub fn fit<M: Classifier, S: Examples<Input = M::Input>>(
 ) -> Result<Trained<M>> {
     // A notebook cell compiles the generic code it calls. For the prelude's ConvNet on an
     // ImageSet the loop is compiled once, in the prelude (`fit_convnet`); the branch is decided
-    // at compile time, so the cell instantiates neither the loop nor the optimizer (about 1 s
-    // of the cell's compile).
+    // at compile time, so the cell instantiates neither the loop nor the optimizer (0.6-0.7 s
+    // of a training cell's time in the kernel, measured against `fit_with` with `NoHook`).
     if const { M::PRECOMPILED_FIT && S::PRECOMPILED_FIT } {
         fit_precompiled(model, data, config, device)
     } else {
