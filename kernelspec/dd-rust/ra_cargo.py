@@ -18,14 +18,23 @@ kernel's environment turns the filter off.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 
 
 def real_cargo() -> tuple[str, dict]:
+    """The cargo rust-analyzer would have run (the real `$CARGO_HOME/bin/cargo`, else the first
+    on PATH that is not this shim) and the environment with the real CARGO_HOME."""
     home = os.environ["DD_REAL_CARGO_HOME"]
     env = dict(os.environ, CARGO_HOME=home)
-    return os.path.join(home, "bin", "cargo"), env
+    cargo = os.path.join(home, "bin", "cargo")
+    if not os.access(cargo, os.X_OK):
+        shim = os.path.dirname(os.path.abspath(sys.argv[0]))
+        path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
+                               if p and os.path.abspath(p) != shim)
+        cargo = shutil.which("cargo", path=path) or "cargo"
+    return cargo, env
 
 
 def option(args: list[str], name: str) -> str | None:
