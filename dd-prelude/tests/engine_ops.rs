@@ -23,6 +23,7 @@ use dd_prelude::distill::engine::ops::{
     MaxPoolTimeOp, ReluOp, SoftmaxCrossEntropyOp, flat, one_hot,
 };
 use dd_prelude::distill::engine::{MetaArch, ParamKind, Params};
+use dd_prelude::models::{conv2d_unit_stride_dw, conv2d_unit_stride_dx};
 use distill_common::{assert_close, randn, seeded, values};
 
 /// Explicit backward against Burn's autodiff: both are exact, so they agree to round-off,
@@ -196,26 +197,76 @@ fn scalar(dy: &Tensor<1>) -> f64 {
 fn conv2d_any_kernel_and_padding() {
     let dev = f64_device();
     let _serial = seeded(&dev, 101);
-    // 2 input channels: the unfolded path (matrix products over the patches); 8 channels of
-    // a 3x3 kernel (72 rows, over UNFOLD_MAX_ROWS): Burn's convolution and its transpose.
-    for (c_in, kernel, padding) in [
-        (2, [3, 3], [1, 1]),
-        (2, [3, 5], [1, 0]),
-        (2, [2, 5], [0, 2]),
-        (8, [3, 3], [1, 1]),
+    // The CPU kernels: one image at a time with every core on each product (2 images), and
+    // images split between the cores (5 images).
+    for (n, c_in, kernel, padding) in [
+        (2, 2, [3, 3], [1, 1]),
+        (2, 2, [3, 5], [1, 0]),
+        (2, 2, [2, 5], [0, 2]),
+        (5, 8, [3, 3], [1, 1]),
     ] {
-        assert_eq!(
-            dd_prelude::models::unfolds(c_in, kernel),
-            c_in == 2,
-            "the cases cover both paths"
-        );
         let op = Conv2dRectOp { padding };
         check_weighted(
-            &format!("conv {c_in} channels {kernel:?} pad {padding:?}"),
-            ([2, c_in, 6, 5], [3, c_in, kernel[0], kernel[1]], 3),
+            &format!("conv {n} x {c_in} channels {kernel:?} pad {padding:?}"),
+            ([n, c_in, 6, 5], [3, c_in, kernel[0], kernel[1]], 3),
             |x, w, b| op.forward(x, w, b),
             |c, w, dy| op.backward(c, w, dy, true),
         );
+    }
+}
+
+/// The gradients of the gradient maps (what the meta-gradient engine back-propagates through)
+/// against central finite differences in double precision.
+#[test]
+fn gradients_of_the_gradient_maps_match_finite_differences() {
+    let dev = f64_device();
+    let _serial = seeded(&dev, 103);
+    let dev = dev.autodiff();
+    let (n, c_in, c_out, h, w, kernel, padding) = (5, 3, 4, 5, 4, [3, 3], [1, 1]);
+    let x = randn([n, c_in, h, w], &dev);
+    let wt = randn([c_out, c_in, kernel[0], kernel[1]], &dev);
+    let dy = randn([n, c_out, h, w], &dev);
+    let (u, v) = (randn([n, c_in, h, w], &dev), randn(wt.dims(), &dev));
+    // L(x, W, dy) = <dx(dy, W), U> + <dW(x, dy), V>
+    let loss = |x: Tensor<4>, wt: Tensor<4>, dy: Tensor<4>| {
+        (conv2d_unit_stride_dx(dy.clone(), wt, [h, w], padding) * u.clone()).sum()
+            + (conv2d_unit_stride_dw(x, dy, kernel, padding) * v.clone()).sum()
+    };
+    let (xg, wg, dyg) = (
+        x.clone().require_grad(),
+        wt.clone().require_grad(),
+        dy.clone().require_grad(),
+    );
+    let grads = loss(xg.clone(), wg.clone(), dyg.clone()).backward();
+    let value = |x: Tensor<4>, wt: Tensor<4>, dy: Tensor<4>| loss(x, wt, dy).into_scalar::<f64>();
+    let eps = 1e-5;
+    for (name, which, grad) in [
+        ("x", 0, xg.grad(&grads).unwrap()),
+        ("W", 1, wg.grad(&grads).unwrap()),
+        ("dy", 2, dyg.grad(&grads).unwrap()),
+    ] {
+        let point = [&x, &wt, &dy][which].clone();
+        let dims = point.dims();
+        let flat = values(&point.reshape([-1]));
+        let g = values(&grad.reshape([-1]));
+        for i in (0..flat.len()).step_by(flat.len() / 7 + 1) {
+            let shifted = |d: f64| {
+                let mut f = flat.clone();
+                f[i] += d;
+                let t =
+                    Tensor::<1>::from_data(TensorData::new(f, [flat.len()]), &dev).reshape(dims);
+                let mut args = [x.clone(), wt.clone(), dy.clone()];
+                args[which] = t;
+                let [a, b, c] = args;
+                value(a, b, c)
+            };
+            let fd = (shifted(eps) - shifted(-eps)) / (2.0 * eps);
+            assert!(
+                (fd - g[i]).abs() <= 1e-6 * fd.abs().max(1.0),
+                "d/d{name}[{i}]: autodiff {} against finite differences {fd}",
+                g[i]
+            );
+        }
     }
 }
 

@@ -1,10 +1,14 @@
-//! The unfolded (im2col) convolution against Burn's: same values, same gradients, and the fold
-//! is the unfold's adjoint.
+//! The stride-1 convolution (the CPU kernels, and the unfolded tensor-op form for other
+//! backends) against Burn's: same values, same gradients; its gradient maps are its adjoints,
+//! and their own gradients (the meta-gradient engine's) match finite differences.
 
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Distribution, Tensor};
-use dd_prelude::models::{conv2d_unit_stride, fold_patches, unfold_patches, unfolds};
+use dd_prelude::models::{
+    conv2d_unit_stride, conv2d_unit_stride_dw, conv2d_unit_stride_dx, fold_patches, unfold_patches,
+    unfolds,
+};
 
 fn randn<const D: usize>(shape: [usize; D], dev: &burn::tensor::Device) -> Tensor<D> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), dev)
@@ -76,13 +80,69 @@ fn fold_is_the_adjoint_of_unfold() {
     }
 }
 
+/// The CPU kernels (`UnitConvBackend`) on wide inputs, on a batch split between threads (5
+/// images) and on a single image (products on every core), with a bias and without: same
+/// values and gradients as Burn's convolution.
 #[test]
-fn wide_inputs_go_to_burns_convolution_with_the_same_result() {
-    let dev = dd_prelude::device();
+fn wide_inputs_match_burns_convolution_values_and_gradients() {
+    let dev = dd_prelude::device().autodiff();
     assert!(!unfolds(16, [3, 3]));
-    let x = randn([2, 16, 5, 5], &dev);
-    let w = randn([4, 16, 3, 3], &dev);
-    let ours = conv2d_unit_stride(x.clone(), w.clone(), None, [1, 1]);
-    let burn = conv2d(x, w, None, ConvOptions::new([1, 1], [1, 1], [1, 1], 1));
-    assert_eq!(max_abs_diff(ours, burn), 0.0);
+    for (n, [kh, kw], padding, bias) in [
+        (5, [3, 3], [1, 1], true),
+        (1, [3, 3], [1, 1], false),
+        (4, [1, 1], [0, 0], true),
+        (2, [3, 2], [2, 0], false),
+    ] {
+        let what = format!("n {n} {kh}x{kw} pad {padding:?} bias {bias}");
+        let x = randn([n, 16, 6, 5], &dev).require_grad();
+        let w = randn([7, 16, kh, kw], &dev).require_grad();
+        let b = bias.then(|| randn([7], &dev).require_grad());
+        let ours = conv2d_unit_stride(x.clone(), w.clone(), b.clone(), padding);
+        let burn = conv2d(
+            x.clone(),
+            w.clone(),
+            b.clone(),
+            ConvOptions::new([1, 1], padding, [1, 1], 1),
+        );
+        assert_eq!(ours.dims(), burn.dims(), "{what}");
+        let gap = max_abs_diff(ours.clone().detach(), burn.clone().detach());
+        assert!(gap < 1e-4, "values differ by {gap} for {what}");
+        let weights = randn(ours.dims(), &dev);
+        let g_ours = (ours * weights.clone()).sum().backward();
+        let g_burn = (burn * weights).sum().backward();
+        let gap = max_abs_diff(x.grad(&g_ours).unwrap(), x.grad(&g_burn).unwrap());
+        assert!(gap < 1e-3, "dx differs by {gap} for {what}");
+        let gap = max_abs_diff(w.grad(&g_ours).unwrap(), w.grad(&g_burn).unwrap());
+        assert!(gap < 1e-3, "dw differs by {gap} for {what}");
+        if let Some(b) = b {
+            let gap = max_abs_diff(b.grad(&g_ours).unwrap(), b.grad(&g_burn).unwrap());
+            assert!(gap < 1e-3, "db differs by {gap} for {what}");
+        }
+    }
+}
+
+/// The input and weight gradients of the convolution are its adjoints:
+/// `<conv(u, W), dy> = <dx(dy, W), u> = <dW(u, dy), W>`.
+#[test]
+fn input_and_weight_gradients_are_the_convolutions_adjoints() {
+    let dev = dd_prelude::device();
+    for (n, c_in, kernel, padding) in [(5, 16, [3, 3], [1, 1]), (1, 3, [2, 4], [0, 2])] {
+        let u = randn([n, c_in, 7, 6], &dev);
+        let w = randn([4, c_in, kernel[0], kernel[1]], &dev);
+        let y = conv2d_unit_stride(u.clone(), w.clone(), None, padding);
+        let dy = randn(y.dims(), &dev);
+        let forward = (y * dy.clone()).sum().into_scalar::<f32>();
+        let via_dx = (conv2d_unit_stride_dx(dy.clone(), w.clone(), [7, 6], padding) * u.clone())
+            .sum()
+            .into_scalar::<f32>();
+        let via_dw = (conv2d_unit_stride_dw(u, dy, kernel, padding) * w)
+            .sum()
+            .into_scalar::<f32>();
+        for (name, v) in [("dx", via_dx), ("dW", via_dw)] {
+            assert!(
+                (v - forward).abs() <= 1e-3 * forward.abs().max(1.0),
+                "<conv(u, W), dy> = {forward} but through {name} {v} ({kernel:?} {padding:?})"
+            );
+        }
+    }
 }

@@ -26,9 +26,12 @@
 //! assert_eq!(unfold_patches(x, [3, 3], [1, 1]).dims(), [2, 27, 64]);
 //! ```
 
-use burn::tensor::Tensor;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::{ConvOptions, PadMode};
+use burn::backend::Dispatch;
+use burn::tensor::module::{conv_transpose2d, conv2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, PadMode};
+use burn::tensor::{Device, Tensor};
+
+use super::conv_kernel::{UnitConvBackend, kernel_dtype};
 
 /// Largest patch length `c_in * kh * kw` that [`conv2d_unit_stride`] unfolds (27 for an RGB
 /// input and a 3x3 kernel; 1,152 for a 128-channel hidden layer, which stays with Burn's
@@ -139,9 +142,12 @@ pub fn fold_patches(
 
 /// A convolution with stride 1, dilation 1, zero `padding` `[ph, pw]` and an optional bias:
 /// `x` `[n, c_in, h, w]`, `weight` `[c_out, c_in, kh, kw]`, output
-/// `[n, c_out, h + 2 ph - kh + 1, w + 2 pw - kw + 1]`. Unfolds the input and runs one
-/// batched matrix product when [`unfolds`] says so, otherwise Burn's `conv2d`; both give the
-/// same values up to round-off, and both are differentiable.
+/// `[n, c_out, h + 2 ph - kh + 1, w + 2 pw - kw + 1]`. On the CPU backend in `f32` or `f64`
+/// it runs the kernels of [`UnitConvBackend`] (one image's patch matrix at a time, in cache);
+/// elsewhere it unfolds the input and runs one batched matrix product when [`unfolds`] says
+/// so, otherwise Burn's `conv2d`. All give the same values up to round-off, and all are
+/// differentiable (the CPU kernels twice over, through [`conv2d_unit_stride_dx`] and
+/// [`conv2d_unit_stride_dw`]).
 ///
 /// # Example
 /// ```
@@ -157,6 +163,15 @@ pub fn conv2d_unit_stride(
     bias: Option<Tensor<1>>,
     padding: [usize; 2],
 ) -> Tensor<4> {
+    if cpu_kernels(&x) {
+        let bias = bias.unwrap_or_else(|| Tensor::zeros([weight.dims()[0]], &weight.device()));
+        return Tensor::from_dispatch(<Dispatch as UnitConvBackend>::unit_conv(
+            x.into_dispatch(),
+            weight.into_dispatch(),
+            bias.into_dispatch(),
+            padding,
+        ));
+    }
     let [c_out, c_in, kh, kw] = weight.dims();
     if !unfolds(c_in, [kh, kw]) {
         return conv2d(
@@ -175,6 +190,108 @@ pub fn conv2d_unit_stride(
         None => y,
     };
     y.reshape([n, c_out, ho, wo])
+}
+
+/// Whether [`conv2d_unit_stride`] and its gradients run this module's CPU kernels on `x`: the
+/// `flex` backend (with or without autodiff) in `f32` or `f64`.
+fn cpu_kernels(x: &Tensor<4>) -> bool {
+    kernel_dtype(x.dtype()) && x.device().inner() == Device::flex()
+}
+
+/// The input gradient of [`conv2d_unit_stride`]: `dx` `[n, c_in, h, w]` (`input_hw = [h, w]`)
+/// for the output gradient `dy` `[n, c_out, ho, wo]`, a transposed convolution with `weight`
+/// `[c_out, c_in, kh, kw]`. Differentiable in `dy` and `weight`.
+///
+/// # Example
+/// ```
+/// use dd_prelude::models::conv2d_unit_stride_dx;
+/// use burn::tensor::Tensor;
+/// let dev = dd_prelude::device();
+/// // One output pixel spreads its gradient over the 3x3 window it saw.
+/// let dx = conv2d_unit_stride_dx(Tensor::<4>::ones([1, 1, 1, 1], &dev), Tensor::ones([1, 1, 3, 3], &dev), [3, 3], [0, 0]);
+/// assert_eq!(dx.sum().into_scalar(), 9.0);
+/// ```
+pub fn conv2d_unit_stride_dx(
+    dy: Tensor<4>,
+    weight: Tensor<4>,
+    input_hw: [usize; 2],
+    padding: [usize; 2],
+) -> Tensor<4> {
+    if cpu_kernels(&dy) {
+        return Tensor::from_dispatch(<Dispatch as UnitConvBackend>::unit_conv_dx(
+            dy.into_dispatch(),
+            weight.into_dispatch(),
+            input_hw,
+            padding,
+        ));
+    }
+    let [c_out, c_in, kh, kw] = weight.dims();
+    let [n, _, ho, wo] = dy.dims();
+    if unfolds(c_in, [kh, kw]) {
+        let w_t = weight.reshape([1, c_out, c_in * kh * kw]).swap_dims(1, 2);
+        let cols = w_t.matmul(dy.reshape([n, c_out, ho * wo]));
+        return fold_patches(cols, [n, c_in, input_hw[0], input_hw[1]], [kh, kw], padding);
+    }
+    // The transposed convolution's output is ho + kh - 1 - 2 ph rows: pad up to the input's.
+    let extra = [
+        input_hw[0] + 2 * padding[0] + 1 - kh - ho,
+        input_hw[1] + 2 * padding[1] + 1 - kw - wo,
+    ];
+    conv_transpose2d(
+        dy,
+        weight,
+        None,
+        ConvTransposeOptions::new([1, 1], padding, extra, [1, 1], 1),
+    )
+}
+
+/// The weight gradient of [`conv2d_unit_stride`]: `dW` `[c_out, c_in, kh, kw]`
+/// (`kernel = [kh, kw]`) of the convolution of `x` `[n, c_in, h, w]` for the output gradient
+/// `dy` `[n, c_out, ho, wo]`, summed over the batch. Differentiable in `x` and `dy`.
+///
+/// # Example
+/// ```
+/// use dd_prelude::models::conv2d_unit_stride_dw;
+/// use burn::tensor::Tensor;
+/// let dev = dd_prelude::device();
+/// // A 2x2 kernel over a 3x3 image of ones: each weight saw 4 ones.
+/// let dw = conv2d_unit_stride_dw(Tensor::<4>::ones([1, 1, 3, 3], &dev), Tensor::ones([1, 1, 2, 2], &dev), [2, 2], [0, 0]);
+/// assert_eq!(dw.to_data().to_vec::<f32>().unwrap(), vec![4.0; 4]);
+/// ```
+pub fn conv2d_unit_stride_dw(
+    x: Tensor<4>,
+    dy: Tensor<4>,
+    kernel: [usize; 2],
+    padding: [usize; 2],
+) -> Tensor<4> {
+    if cpu_kernels(&x) {
+        return Tensor::from_dispatch(<Dispatch as UnitConvBackend>::unit_conv_dw(
+            x.into_dispatch(),
+            dy.into_dispatch(),
+            kernel,
+            padding,
+        ));
+    }
+    let [_, c_in, _, _] = x.dims();
+    let [n, c_out, ho, wo] = dy.dims();
+    let [kh, kw] = kernel;
+    if unfolds(c_in, kernel) {
+        let cols = unfold_patches(x, kernel, padding);
+        return dy
+            .reshape([n, c_out, ho * wo])
+            .matmul(cols.swap_dims(1, 2))
+            .sum_dim(0)
+            .reshape([c_out, c_in, kh, kw]);
+    }
+    // dW[o, i, a, b] = sum_{n, y, x} dy[n, o, y, x] * x_pad[n, i, y + a, x + b]: a convolution
+    // of x^T [c_in, n, h, w] with dy^T [c_out, n, ho, wo] as the kernel.
+    conv2d(
+        x.swap_dims(0, 1),
+        dy.swap_dims(0, 1),
+        None,
+        ConvOptions::new([1, 1], padding, [1, 1], 1),
+    )
+    .swap_dims(0, 1)
 }
 
 fn out_size(hw: [usize; 2], kernel: [usize; 2], padding: [usize; 2]) -> (usize, usize) {

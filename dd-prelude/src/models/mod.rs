@@ -8,6 +8,7 @@ mod convnet;
 mod alexnet;
 mod arch;
 mod conv;
+mod conv_kernel;
 mod dual;
 mod lenet;
 mod mlp;
@@ -19,7 +20,11 @@ mod vgg;
 
 pub use alexnet::{AlexNet, AlexNetConfig};
 pub use arch::{AnyNet, Arch};
-pub use conv::{UNFOLD_MAX_ROWS, conv2d_unit_stride, fold_patches, unfold_patches, unfolds};
+pub use conv::{
+    UNFOLD_MAX_ROWS, conv2d_unit_stride, conv2d_unit_stride_dw, conv2d_unit_stride_dx,
+    fold_patches, unfold_patches, unfolds,
+};
+pub use conv_kernel::UnitConvBackend;
 pub use convnet::{ConvBlock, ConvNet, ConvNetConfig, NormKind, PoolKind};
 pub(crate) use dual::normalize;
 pub use dual::{DualEncoder, DualEncoderConfig};

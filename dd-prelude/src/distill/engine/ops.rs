@@ -26,11 +26,9 @@
 //! ```
 
 use burn::tensor::activation::{log_softmax, relu, softmax};
-use burn::tensor::module::{conv_transpose2d, conv2d};
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::models::{conv2d_unit_stride, fold_patches, unfold_patches, unfolds};
+use crate::models::{conv2d_unit_stride, conv2d_unit_stride_dw, conv2d_unit_stride_dx};
 
 /// A 3x3 (any odd square kernel) convolution with stride 1, zero padding `padding` and a bias,
 /// as in the ConvNet of DatasetCondensation: [`Conv2dRectOp`] with the same padding on both
@@ -100,12 +98,12 @@ impl Conv2dOp {
 /// `[n, 1, L, d]`, the text CNN of Kim 2014), stride 1, zero padding `[ph, pw]` per axis, and
 /// a bias.
 ///
-/// Backward: `dx` is the transposed convolution of `dy` with the same kernel; `dW` is a
-/// convolution of the input with `dy` after swapping the batch and channel axes (each output
-/// channel of `dy` becomes a kernel sliding over the input channels); `db` sums `dy`. When the
-/// input has few channels ([`unfolds`](crate::models::unfolds)), forward and backward are
-/// matrix products over the unfolded input instead ([`conv2d_unit_stride`]): `dW = dy cols^T`,
-/// `dx = fold(W^T dy)`.
+/// Backward: `dx` is the transposed convolution of `dy` with the same kernel
+/// ([`conv2d_unit_stride_dx`]), `dW` the correlation of the input with `dy` summed over the
+/// batch ([`conv2d_unit_stride_dw`]), `db` sums `dy`. On the CPU all three run the kernels of
+/// [`UnitConvBackend`](crate::models::UnitConvBackend) (`dx = fold(W^T dy)`,
+/// `dW = sum dy cols^T`, one image's patch matrix at a time), which Burn's autodiff
+/// differentiates again for the meta-gradient.
 ///
 /// # Shapes
 /// `x` `[n, c_in, h, w]`, `weight` `[c_out, c_in, kh, kw]`, `bias` `[c_out]`, output
@@ -150,46 +148,12 @@ impl Conv2dRectOp {
         dy: Tensor<4>,
         need_dx: bool,
     ) -> (Option<Tensor<4>>, Tensor<4>, Tensor<1>) {
-        let [c_out, c_in, kh, kw] = weight.dims();
-        if unfolds(c_in, [kh, kw]) {
-            // Few input channels: three large products over the unfolded input (recomputed
-            // here rather than cached, so an unrolled trajectory keeps only the inputs).
-            // dW = dy cols^T summed over the batch, dx = fold(W^T dy).
-            let dims = cache.x.dims();
-            let [n, _, ho, wo] = dy.dims();
-            let cols = unfold_patches(cache.x.clone(), [kh, kw], self.padding);
-            let dy3 = dy.clone().reshape([n, c_out, ho * wo]);
-            let rows = c_in * kh * kw;
-            let dw = dy3
-                .clone()
-                .matmul(cols.swap_dims(1, 2))
-                .sum_dim(0)
-                .reshape([c_out, c_in, kh, kw]);
-            let dx = need_dx.then(|| {
-                let w_t = weight.clone().reshape([1, c_out, rows]).swap_dims(1, 2);
-                fold_patches(w_t.matmul(dy3), dims, [kh, kw], self.padding)
-            });
-            let db = dy.sum_dims(&[0, 2, 3]).reshape([c_out]);
-            return (dx, dw, db);
-        }
-        let dx = need_dx.then(|| {
-            conv_transpose2d(
-                dy.clone(),
-                weight.clone(),
-                None,
-                ConvTransposeOptions::new([1, 1], self.padding, [0, 0], [1, 1], 1),
-            )
-        });
-        // dW[o, i, a, b] = sum_{n, y, x} dy[n, o, y, x] * x_pad[n, i, y + a, x + b]:
-        // a convolution of x^T [c_in, n, h, w] with dy^T [c_out, n, h', w'] as the kernel.
-        let dw = conv2d(
-            cache.x.clone().swap_dims(0, 1),
-            dy.clone().swap_dims(0, 1),
-            None,
-            ConvOptions::new([1, 1], self.padding, [1, 1], 1),
-        )
-        .swap_dims(0, 1);
+        let [_, _, kh, kw] = weight.dims();
+        let [_, _, h, w] = cache.x.dims();
         let [_, c_out, _, _] = dy.dims();
+        let dx = need_dx
+            .then(|| conv2d_unit_stride_dx(dy.clone(), weight.clone(), [h, w], self.padding));
+        let dw = conv2d_unit_stride_dw(cache.x.clone(), dy.clone(), [kh, kw], self.padding);
         let db = dy.sum_dims(&[0, 2, 3]).reshape([c_out]);
         (dx, dw, db)
     }

@@ -1,0 +1,794 @@
+//! Stride-1 convolution on the CPU backend, forward and backward, one image at a time in cache.
+//!
+//! Burn's CPU convolution (burn-flex 0.22) runs its forward pass as one product per image and
+//! per tile after a layout change to channels-last, its input gradient as a transposed
+//! convolution, and its weight gradient as a convolution of the input, batch and channel axes
+//! swapped, with the output gradient as the kernel: products 9 rows tall for a 3x3 kernel,
+//! which reach a small share of the CPU's peak (perf: 25-29 % of a width-128 training step in
+//! gemm's one-row microkernel). Here each image's patch matrix (`c_in * kh * kw` rows, one
+//! column per output pixel; 0.9 MB for a 128-channel 14x14 layer) is built in a per-thread
+//! buffer that stays in the L2 cache and feeds one well-shaped product:
+//!
+//! - forward: `y_i = W cols_i (+ b)`;
+//! - input gradient: `dx_i = fold(W^T dy_i)` (col2im);
+//! - weight gradient: `dW = sum_i dy_i cols_i^T`, accumulated per thread and summed.
+//!
+//! Images are split between the cores; a batch smaller than the core count runs its products
+//! on every core instead. Nothing of the size of the unfolded batch is ever allocated.
+//!
+//! The three maps are a closed set under differentiation (`dx` is linear in `dy` and `W`, `dW`
+//! in `x` and `dy`), so each is registered with Burn's autodiff with a backward written in the
+//! other two: the meta-gradient engine differentiates its explicit backward pass through them.
+//! They are a Burn backend extension ([`UnitConvBackend`]) for the `flex` backend and autodiff
+//! over it, in `f32` and `f64`; [`conv2d_unit_stride`](super::conv2d_unit_stride) and its two
+//! gradient companions route other backends (CUDA) and other dtypes to Burn's own convolution.
+//!
+//! # Example
+//! ```
+//! use dd_prelude::models::{conv2d_unit_stride, conv2d_unit_stride_dw, conv2d_unit_stride_dx};
+//! use burn::tensor::{Distribution, Tensor};
+//! let dev = dd_prelude::device();
+//! let x = Tensor::<4>::random([2, 4, 5, 5], Distribution::Normal(0.0, 1.0), &dev);
+//! let w = Tensor::<4>::random([3, 4, 3, 3], Distribution::Normal(0.0, 0.1), &dev);
+//! let y = conv2d_unit_stride(x.clone(), w.clone(), None, [1, 1]);
+//! let dy = Tensor::<4>::ones_like(&y);
+//! assert_eq!(conv2d_unit_stride_dx(dy.clone(), w, [5, 5], [1, 1]).dims(), [2, 4, 5, 5]);
+//! assert_eq!(conv2d_unit_stride_dw(x, dy, [3, 3], [1, 1]).dims(), [3, 4, 3, 3]);
+//! ```
+
+use burn::backend::TensorMetadata;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::ops::ModuleOps;
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Autodiff, Flex, backend_extension};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions};
+use burn::tensor::{DType, Element, TensorData};
+use burn_flex::FlexTensor;
+use rayon::prelude::*;
+
+/// A stride-1, dilation-1, zero-padded 2-D convolution and its two gradients, as a Burn
+/// backend extension: implemented for the `flex` CPU backend (the kernels of this module) and
+/// for autodiff over it (each map's backward written in the other two).
+///
+/// Shapes: `x` `[n, c_in, h, w]`, `weight` `[c_out, c_in, kh, kw]`, `bias` `[c_out]`,
+/// `dy` `[n, c_out, ho, wo]` with `ho = h + 2 ph - kh + 1`, `wo = w + 2 pw - kw + 1`.
+///
+/// # Example
+/// ```
+/// use dd_prelude::models::UnitConvBackend;
+/// use burn::backend::Dispatch;
+/// use burn::tensor::Tensor;
+/// let dev = burn::tensor::Device::flex();
+/// let x = Tensor::<4>::ones([1, 1, 3, 3], &dev);
+/// let w = Tensor::<4>::ones([1, 1, 3, 3], &dev);
+/// let y = Tensor::<4>::from_dispatch(<Dispatch as UnitConvBackend>::unit_conv(
+///     x.into_dispatch(), w.into_dispatch(), Tensor::<1>::zeros([1], &dev).into_dispatch(), [1, 1]));
+/// assert_eq!(y.to_data().to_vec::<f32>().unwrap()[4], 9.0);
+/// ```
+#[backend_extension(Flex, Autodiff)]
+pub trait UnitConvBackend: burn::backend::Backend {
+    /// `y = conv(x, weight) + bias` (`bias` `[c_out]`).
+    fn unit_conv(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        padding: [usize; 2],
+    ) -> FloatTensor<Self>;
+    /// The input gradient `dx` `[n, c_in, h, w]` (`input_hw = [h, w]`) of the convolution for
+    /// the output gradient `dy` (a transposed convolution).
+    fn unit_conv_dx(
+        dy: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        input_hw: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self>;
+    /// The weight gradient `dW` `[c_out, c_in, kh, kw]` (`kernel = [kh, kw]`) of the
+    /// convolution of `x` for the output gradient `dy`.
+    fn unit_conv_dw(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        kernel: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self>;
+}
+
+/// Whether the kernels of this module run on tensors of this `dtype`.
+pub(crate) fn kernel_dtype(dtype: DType) -> bool {
+    matches!(dtype, DType::F32 | DType::F64)
+}
+
+/// The CPU convolution with an optional bias; other dtypes than `f32` and `f64` go to Burn's.
+fn flex_conv(
+    x: FlexTensor,
+    weight: FlexTensor,
+    bias: Option<FlexTensor>,
+    padding: [usize; 2],
+) -> FlexTensor {
+    match x.dtype() {
+        DType::F32 => forward::<f32>(&x, &weight, bias.as_ref(), padding),
+        DType::F64 => forward::<f64>(&x, &weight, bias.as_ref(), padding),
+        _ => <Flex as ModuleOps<Flex>>::conv2d(
+            x,
+            weight,
+            bias,
+            ConvOptions::new([1, 1], padding, [1, 1], 1),
+        ),
+    }
+}
+
+impl UnitConvBackend for Flex {
+    fn unit_conv(
+        x: FlexTensor,
+        weight: FlexTensor,
+        bias: FlexTensor,
+        padding: [usize; 2],
+    ) -> FlexTensor {
+        flex_conv(x, weight, Some(bias), padding)
+    }
+
+    fn unit_conv_dx(
+        dy: FlexTensor,
+        weight: FlexTensor,
+        input_hw: [usize; 2],
+        padding: [usize; 2],
+    ) -> FlexTensor {
+        match dy.dtype() {
+            DType::F32 => input_grad::<f32>(&dy, &weight, input_hw, padding),
+            DType::F64 => input_grad::<f64>(&dy, &weight, input_hw, padding),
+            _ => {
+                let [_, _, kh, kw] = dims4(&weight);
+                let [_, _, ho, wo] = dims4(&dy);
+                // The transposed convolution's output is ho + kh - 1 - 2 ph; pad the rest.
+                let extra = [
+                    input_hw[0] + 2 * padding[0] + 1 - kh - ho,
+                    input_hw[1] + 2 * padding[1] + 1 - kw - wo,
+                ];
+                <Flex as ModuleOps<Flex>>::conv_transpose2d(
+                    dy,
+                    weight,
+                    None,
+                    ConvTransposeOptions::new([1, 1], padding, extra, [1, 1], 1),
+                )
+            }
+        }
+    }
+
+    fn unit_conv_dw(
+        x: FlexTensor,
+        dy: FlexTensor,
+        kernel: [usize; 2],
+        padding: [usize; 2],
+    ) -> FlexTensor {
+        match x.dtype() {
+            DType::F32 => weight_grad::<f32>(&x, &dy, kernel, padding),
+            DType::F64 => weight_grad::<f64>(&x, &dy, kernel, padding),
+            other => panic!("unit_conv_dw: no CPU kernel for {other:?}; use f32 or f64"),
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> UnitConvBackend for Autodiff<Flex, C> {
+    fn unit_conv(
+        x: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        match ConvBackward
+            .prepare::<C>([x.node(), weight.node(), bias.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (xp, wp) = (x.into_primitive(), weight.into_primitive());
+                let y = flex_conv(xp.clone(), wp.clone(), Some(bias.into_primitive()), padding);
+                prep.finish((xp, wp, padding), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(flex_conv(
+                x.into_primitive(),
+                weight.into_primitive(),
+                Some(bias.into_primitive()),
+                padding,
+            )),
+        }
+    }
+
+    fn unit_conv_dx(
+        dy: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        input_hw: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        /// `Dx(dy, W)` is bilinear with `<Dx(dy, W), G> = <dy, conv(G, W)>`: the gradient for
+        /// `dy` is `conv(G, W)`, for `W` it is `DW(G, dy)`.
+        #[derive(Debug)]
+        struct DxBackward;
+        impl Backward<Flex, 2> for DxBackward {
+            type State = (FlexTensor, FlexTensor, [usize; 2]);
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let [node_dy, node_w] = ops.parents;
+                let g = grads.consume::<Flex>(&ops.node);
+                let (dy, w, padding) = ops.state;
+                let [_, _, kh, kw] = dims4(&w);
+                if let Some(node) = node_w {
+                    let gw = Flex::unit_conv_dw(g.clone(), dy, [kh, kw], padding);
+                    grads.register::<Flex>(node.id, gw);
+                }
+                if let Some(node) = node_dy {
+                    grads.register::<Flex>(node.id, flex_conv(g, w, None, padding));
+                }
+            }
+        }
+        match DxBackward
+            .prepare::<C>([dy.node(), weight.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (dyp, wp) = (dy.into_primitive(), weight.into_primitive());
+                let dx = Flex::unit_conv_dx(dyp.clone(), wp.clone(), input_hw, padding);
+                prep.finish((dyp, wp, padding), dx)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::unit_conv_dx(
+                dy.into_primitive(),
+                weight.into_primitive(),
+                input_hw,
+                padding,
+            )),
+        }
+    }
+
+    fn unit_conv_dw(
+        x: FloatTensor<Self>,
+        dy: FloatTensor<Self>,
+        kernel: [usize; 2],
+        padding: [usize; 2],
+    ) -> FloatTensor<Self> {
+        /// `DW(x, dy)` is bilinear with `<DW(x, dy), G> = <conv(x, G), dy>`: the gradient for
+        /// `x` is `Dx(dy, G)`, for `dy` it is `conv(x, G)`.
+        #[derive(Debug)]
+        struct DwBackward;
+        impl Backward<Flex, 2> for DwBackward {
+            type State = (FlexTensor, FlexTensor, [usize; 2]);
+            fn backward(
+                self,
+                ops: Ops<Self::State, 2>,
+                grads: &mut Gradients,
+                _: &mut Checkpointer,
+            ) {
+                let [node_x, node_dy] = ops.parents;
+                let g = grads.consume::<Flex>(&ops.node);
+                let (x, dy, padding) = ops.state;
+                let [_, _, h, w] = dims4(&x);
+                if let Some(node) = node_x {
+                    let gx = Flex::unit_conv_dx(dy, g.clone(), [h, w], padding);
+                    grads.register::<Flex>(node.id, gx);
+                }
+                if let Some(node) = node_dy {
+                    grads.register::<Flex>(node.id, flex_conv(x, g, None, padding));
+                }
+            }
+        }
+        match DwBackward
+            .prepare::<C>([x.node(), dy.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (xp, dyp) = (x.into_primitive(), dy.into_primitive());
+                let dw = Flex::unit_conv_dw(xp.clone(), dyp.clone(), kernel, padding);
+                prep.finish((xp, dyp, padding), dw)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::unit_conv_dw(
+                x.into_primitive(),
+                dy.into_primitive(),
+                kernel,
+                padding,
+            )),
+        }
+    }
+}
+
+/// The scalar types the kernels run in.
+trait Real:
+    Element
+    + bytemuck::Pod
+    + Copy
+    + Send
+    + Sync
+    + 'static
+    + std::ops::AddAssign
+    + std::ops::Add<Output = Self>
+    + From<f32>
+{
+}
+impl Real for f32 {}
+impl Real for f64 {}
+
+fn dims4(t: &FlexTensor) -> [usize; 4] {
+    let s = t.shape();
+    assert_eq!(s.num_dims(), 4, "a convolution tensor has 4 dimensions");
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// `t` as a contiguous slice (copied only when `t` is a strided view).
+fn contiguous(t: &FlexTensor) -> FlexTensor {
+    if t.as_slice::<u8>().is_some() || t.is_contiguous() && t.layout().start_offset() == 0 {
+        t.clone()
+    } else {
+        t.to_contiguous()
+    }
+}
+
+fn values<T: Real>(t: &FlexTensor) -> &[T] {
+    t.as_slice::<T>()
+        .expect("a contiguous tensor of the kernel's dtype")
+}
+
+fn tensor<T: Real>(data: Vec<T>, shape: [usize; 4]) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(data, shape))
+}
+
+/// The geometry of one convolution.
+#[derive(Debug, Clone, Copy)]
+struct Geom {
+    n: usize,
+    c_in: usize,
+    h: usize,
+    w: usize,
+    c_out: usize,
+    kh: usize,
+    kw: usize,
+    ph: usize,
+    pw: usize,
+    ho: usize,
+    wo: usize,
+}
+
+impl Geom {
+    fn new(x: [usize; 4], weight: [usize; 4], padding: [usize; 2]) -> Self {
+        let [n, c_in, h, w] = x;
+        let [c_out, c_in_w, kh, kw] = weight;
+        assert_eq!(
+            c_in, c_in_w,
+            "the weight's input channels differ from the input's"
+        );
+        let [ph, pw] = padding;
+        assert!(
+            h + 2 * ph >= kh && w + 2 * pw >= kw,
+            "a {kh}x{kw} kernel does not fit a {h}x{w} input padded by {padding:?}"
+        );
+        Geom {
+            n,
+            c_in,
+            h,
+            w,
+            c_out,
+            kh,
+            kw,
+            ph,
+            pw,
+            ho: h + 2 * ph - kh + 1,
+            wo: w + 2 * pw - kw + 1,
+        }
+    }
+    /// Patch length: rows of one image's patch matrix.
+    fn k(&self) -> usize {
+        self.c_in * self.kh * self.kw
+    }
+    /// Output pixels: columns of one image's patch matrix.
+    fn p(&self) -> usize {
+        self.ho * self.wo
+    }
+    fn image_len(&self) -> usize {
+        self.c_in * self.h * self.w
+    }
+    /// The range of output columns `ox` whose input column `ox + b - pw` lies in the image.
+    fn valid_cols(&self, b: usize) -> (usize, usize) {
+        let lo = self.pw.saturating_sub(b).min(self.wo);
+        let hi = (self.w + self.pw).saturating_sub(b).min(self.wo).max(lo);
+        (lo, hi)
+    }
+    /// Whether the patch matrix of an image is the image itself (1x1 kernel, no padding).
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.ph == 0 && self.pw == 0
+    }
+}
+
+/// One image's patch matrix `cols` `[c_in kh kw, ho wo]` (row `(c, a, b)`, column
+/// `oy * wo + ox` holding `x[c, oy + a - ph, ox + b - pw]`, zero outside the image).
+fn im2col<T: Real>(g: &Geom, x: &[T], cols: &mut [T]) {
+    let zero = T::from(0.0);
+    let p = g.p();
+    for c in 0..g.c_in {
+        let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for a in 0..g.kh {
+            for b in 0..g.kw {
+                let row = &mut cols[((c * g.kh + a) * g.kw + b) * p..][..p];
+                let (lo, hi) = g.valid_cols(b);
+                for oy in 0..g.ho {
+                    let dst = &mut row[oy * g.wo..(oy + 1) * g.wo];
+                    let iy = oy + a;
+                    if iy < g.ph || iy - g.ph >= g.h {
+                        dst.fill(zero);
+                        continue;
+                    }
+                    let src = &plane[(iy - g.ph) * g.w..][..g.w];
+                    dst[..lo].fill(zero);
+                    dst[hi..].fill(zero);
+                    dst[lo..hi].copy_from_slice(&src[lo + b - g.pw..hi + b - g.pw]);
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: adds each patch entry back at its pixel of `x` (zeroed first).
+fn col2im<T: Real>(g: &Geom, cols: &[T], x: &mut [T]) {
+    x.fill(T::from(0.0));
+    let p = g.p();
+    for c in 0..g.c_in {
+        let plane = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
+        for a in 0..g.kh {
+            for b in 0..g.kw {
+                let row = &cols[((c * g.kh + a) * g.kw + b) * p..][..p];
+                let (lo, hi) = g.valid_cols(b);
+                for oy in 0..g.ho {
+                    let iy = oy + a;
+                    if iy < g.ph || iy - g.ph >= g.h {
+                        continue;
+                    }
+                    let dst = &mut plane[(iy - g.ph) * g.w..][..g.w];
+                    let src = &row[oy * g.wo..(oy + 1) * g.wo];
+                    for (d, s) in dst[lo + b - g.pw..hi + b - g.pw]
+                        .iter_mut()
+                        .zip(&src[lo..hi])
+                    {
+                        *d += *s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A matrix operand of [`product`]: data and (row, column) strides.
+struct Mat<T> {
+    ptr: *const T,
+    rs: isize,
+    cs: isize,
+}
+
+/// `dst [m, n] (+)= lhs [m, k] rhs [k, n]`, `dst` row-major; accumulates when `accumulate`.
+///
+/// # Safety
+/// The pointers must address matrices of the given shapes and strides.
+#[allow(clippy::too_many_arguments)]
+unsafe fn product<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut T,
+    accumulate: bool,
+    lhs: Mat<T>,
+    rhs: Mat<T>,
+    threads: gemm::Parallelism,
+) {
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            n as isize,
+            accumulate,
+            lhs.ptr,
+            lhs.cs,
+            lhs.rs,
+            rhs.ptr,
+            rhs.cs,
+            rhs.rs,
+            T::from(1.0),
+            T::from(1.0),
+            false,
+            false,
+            false,
+            threads,
+        );
+    }
+}
+
+/// Whether to split images between threads (each product on one core), or to run the images
+/// one after another with every core on each product (a batch smaller than the core count).
+fn split_images(n: usize) -> bool {
+    n >= 2 * rayon::current_num_threads()
+}
+
+fn inner_parallelism(split: bool) -> gemm::Parallelism {
+    if split {
+        gemm::Parallelism::None
+    } else {
+        gemm::Parallelism::Rayon(0)
+    }
+}
+
+/// Runs `f(i, out_i, scratch)` for every image `i`, the outputs being consecutive chunks of
+/// `out` of `chunk` values, on all cores (images split) or one image at a time.
+fn per_image<T: Real>(
+    out: &mut [T],
+    chunk: usize,
+    scratch_len: usize,
+    split: bool,
+    f: impl Fn(usize, &mut [T], &mut Vec<T>) + Sync,
+) {
+    if split {
+        out.par_chunks_mut(chunk).enumerate().for_each_init(
+            || vec![T::from(0.0); scratch_len],
+            |scratch, (i, o)| f(i, o, scratch),
+        );
+    } else {
+        let mut scratch = vec![T::from(0.0); scratch_len];
+        for (i, o) in out.chunks_mut(chunk).enumerate() {
+            f(i, o, &mut scratch);
+        }
+    }
+}
+
+fn forward<T: Real>(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: Option<&FlexTensor>,
+    padding: [usize; 2],
+) -> FlexTensor {
+    let g = Geom::new(dims4(x), dims4(weight), padding);
+    let (x, weight) = (contiguous(x), contiguous(weight));
+    let bias = bias.map(contiguous);
+    let (xs, ws) = (values::<T>(&x), values::<T>(&weight));
+    let bs = bias.as_ref().map(values::<T>);
+    let (k, p) = (g.k(), g.p());
+    let mut y = vec![T::from(0.0); g.n * g.c_out * p];
+    if y.is_empty() {
+        return tensor(y, [g.n, g.c_out, g.ho, g.wo]);
+    }
+    let split = split_images(g.n);
+    let scratch = if g.pointwise() { 0 } else { k * p };
+    per_image(&mut y, g.c_out * p, scratch, split, |i, yi, cols| {
+        let xi = &xs[i * g.image_len()..(i + 1) * g.image_len()];
+        let cols: &[T] = if g.pointwise() {
+            xi
+        } else {
+            im2col(&g, xi, cols);
+            cols
+        };
+        if let Some(b) = bs {
+            for (row, &bo) in yi.chunks_mut(p).zip(b) {
+                row.fill(bo);
+            }
+        }
+        // SAFETY: yi is [c_out, p], ws [c_out, k] row-major, cols [k, p] row-major.
+        unsafe {
+            product(
+                g.c_out,
+                p,
+                k,
+                yi.as_mut_ptr(),
+                bs.is_some(),
+                Mat {
+                    ptr: ws.as_ptr(),
+                    rs: k as isize,
+                    cs: 1,
+                },
+                Mat {
+                    ptr: cols.as_ptr(),
+                    rs: p as isize,
+                    cs: 1,
+                },
+                inner_parallelism(split),
+            )
+        }
+    });
+    tensor(y, [g.n, g.c_out, g.ho, g.wo])
+}
+
+fn input_grad<T: Real>(
+    dy: &FlexTensor,
+    weight: &FlexTensor,
+    input_hw: [usize; 2],
+    padding: [usize; 2],
+) -> FlexTensor {
+    let [n, c_out, ho, wo] = dims4(dy);
+    let [_, c_in, _, _] = dims4(weight);
+    let g = Geom::new([n, c_in, input_hw[0], input_hw[1]], dims4(weight), padding);
+    assert_eq!(
+        [c_out, ho, wo],
+        [g.c_out, g.ho, g.wo],
+        "the output gradient's shape does not match the convolution"
+    );
+    let (dy, weight) = (contiguous(dy), contiguous(weight));
+    let (dys, ws) = (values::<T>(&dy), values::<T>(&weight));
+    let (k, p) = (g.k(), g.p());
+    let mut dx = vec![T::from(0.0); g.n * g.image_len()];
+    if dx.is_empty() {
+        return tensor(dx, [g.n, g.c_in, g.h, g.w]);
+    }
+    let split = split_images(g.n);
+    per_image(&mut dx, g.image_len(), k * p, split, |i, dxi, dcols| {
+        let dyi = &dys[i * g.c_out * p..(i + 1) * g.c_out * p];
+        // dcols [k, p] = W^T [k, c_out] dy_i [c_out, p].
+        let target = if g.pointwise() {
+            dxi.as_mut_ptr()
+        } else {
+            dcols.as_mut_ptr()
+        };
+        // SAFETY: W^T is W [c_out, k] read with swapped strides; dy_i is [c_out, p].
+        unsafe {
+            product(
+                k,
+                p,
+                g.c_out,
+                target,
+                false,
+                Mat {
+                    ptr: ws.as_ptr(),
+                    rs: 1,
+                    cs: k as isize,
+                },
+                Mat {
+                    ptr: dyi.as_ptr(),
+                    rs: p as isize,
+                    cs: 1,
+                },
+                inner_parallelism(split),
+            )
+        }
+        if !g.pointwise() {
+            col2im(&g, dcols, dxi);
+        }
+    });
+    tensor(dx, [g.n, g.c_in, g.h, g.w])
+}
+
+fn weight_grad<T: Real>(
+    x: &FlexTensor,
+    dy: &FlexTensor,
+    kernel: [usize; 2],
+    padding: [usize; 2],
+) -> FlexTensor {
+    let [n, c_in, _, _] = dims4(x);
+    let [n_dy, c_out, _, _] = dims4(dy);
+    assert_eq!(
+        n, n_dy,
+        "the input and the output gradient hold different batch sizes"
+    );
+    let g = Geom::new(dims4(x), [c_out, c_in, kernel[0], kernel[1]], padding);
+    assert_eq!(
+        dims4(dy)[2..],
+        [g.ho, g.wo],
+        "the output gradient's shape does not match the convolution"
+    );
+    let (x, dy) = (contiguous(x), contiguous(dy));
+    let (xs, dys) = (values::<T>(&x), values::<T>(&dy));
+    let (k, p) = (g.k(), g.p());
+    let zero = T::from(0.0);
+    // dW [c_out, k] += dy_i [c_out, p] cols_i^T [p, k], per image.
+    let accumulate = |i: usize, dw: &mut [T], cols: &mut [T], threads: gemm::Parallelism| {
+        let xi = &xs[i * g.image_len()..(i + 1) * g.image_len()];
+        let cols: &[T] = if g.pointwise() {
+            xi
+        } else {
+            im2col(&g, xi, cols);
+            cols
+        };
+        let dyi = &dys[i * c_out * p..(i + 1) * c_out * p];
+        // SAFETY: cols^T is cols [k, p] read with swapped strides.
+        unsafe {
+            product(
+                c_out,
+                k,
+                p,
+                dw.as_mut_ptr(),
+                true,
+                Mat {
+                    ptr: dyi.as_ptr(),
+                    rs: p as isize,
+                    cs: 1,
+                },
+                Mat {
+                    ptr: cols.as_ptr(),
+                    rs: 1,
+                    cs: p as isize,
+                },
+                threads,
+            )
+        }
+    };
+    let scratch = if g.pointwise() { 0 } else { k * p };
+    let dw = if split_images(g.n) {
+        let per_thread = g.n.div_ceil(rayon::current_num_threads());
+        (0..g.n)
+            .into_par_iter()
+            .with_min_len(per_thread)
+            .fold(
+                || (vec![zero; c_out * k], vec![zero; scratch]),
+                |(mut dw, mut cols), i| {
+                    accumulate(i, &mut dw, &mut cols, gemm::Parallelism::None);
+                    (dw, cols)
+                },
+            )
+            .map(|(dw, _)| dw)
+            .reduce(
+                || vec![zero; c_out * k],
+                |mut a, b| {
+                    for (x, y) in a.iter_mut().zip(b) {
+                        *x += y;
+                    }
+                    a
+                },
+            )
+    } else {
+        let (mut dw, mut cols) = (vec![zero; c_out * k], vec![zero; scratch]);
+        for i in 0..g.n {
+            accumulate(i, &mut dw, &mut cols, gemm::Parallelism::Rayon(0));
+        }
+        dw
+    };
+    tensor(dw, [c_out, c_in, kernel[0], kernel[1]])
+}
+
+/// `db = sum over batch and pixels of dy`.
+fn bias_grad(dy: &FlexTensor) -> FlexTensor {
+    let [n, c, h, w] = dims4(dy);
+    let dy = contiguous(dy);
+    fn sum<T: Real>(dy: &[T], n: usize, c: usize, p: usize) -> Vec<T> {
+        let mut db = vec![T::from(0.0); c];
+        for img in dy.chunks(c * p).take(n) {
+            for (d, row) in db.iter_mut().zip(img.chunks(p)) {
+                *d += row.iter().fold(T::from(0.0), |s, &v| s + v);
+            }
+        }
+        db
+    }
+    match dy.dtype() {
+        DType::F32 => {
+            FlexTensor::from_data(TensorData::new(sum(values::<f32>(&dy), n, c, h * w), [c]))
+        }
+        DType::F64 => {
+            FlexTensor::from_data(TensorData::new(sum(values::<f64>(&dy), n, c, h * w), [c]))
+        }
+        other => panic!("unit_conv: no CPU bias gradient for {other:?}; use f32 or f64"),
+    }
+}
+
+/// Gradients of `conv(x, W) + b`: `dx = Dx(dy, W)`, `dW = DW(x, dy)`, `db = sum dy`.
+#[derive(Debug)]
+struct ConvBackward;
+
+impl Backward<Flex, 3> for ConvBackward {
+    type State = (FlexTensor, FlexTensor, [usize; 2]);
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let (x, w, padding) = ops.state;
+        let [_, _, h, wd] = dims4(&x);
+        let [_, _, kh, kw] = dims4(&w);
+        if let Some(node) = node_b {
+            grads.register::<Flex>(node.id, bias_grad(&dy));
+        }
+        if let Some(node) = node_x {
+            let dx = Flex::unit_conv_dx(dy.clone(), w, [h, wd], padding);
+            grads.register::<Flex>(node.id, dx);
+        }
+        if let Some(node) = node_w {
+            grads.register::<Flex>(node.id, Flex::unit_conv_dw(x, dy, [kh, kw], padding));
+        }
+    }
+}
