@@ -27,11 +27,11 @@
 //! ```
 
 use burn::backend::Dispatch;
+use burn::tensor::Tensor;
 use burn::tensor::module::{conv_transpose2d, conv2d};
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, PadMode};
-use burn::tensor::{Device, Tensor};
 
-use super::conv_kernel::{UnitConvBackend, kernel_dtype};
+use super::conv_kernel::{UnitConvBackend, cpu_kernels};
 
 /// Largest patch length `c_in * kh * kw` that [`conv2d_unit_stride`] unfolds (27 for an RGB
 /// input and a 3x3 kernel; 1,152 for a 128-channel hidden layer, which stays with Burn's
@@ -190,12 +190,6 @@ pub fn conv2d_unit_stride(
         None => y,
     };
     y.reshape([n, c_out, ho, wo])
-}
-
-/// Whether [`conv2d_unit_stride`] and its gradients run this module's CPU kernels on `x`: the
-/// `flex` backend (with or without autodiff) in `f32` or `f64`.
-fn cpu_kernels(x: &Tensor<4>) -> bool {
-    kernel_dtype(x.dtype()) && x.device().inner() == Device::flex()
 }
 
 /// The input gradient of [`conv2d_unit_stride`]: `dx` `[n, c_in, h, w]` (`input_hw = [h, w]`)

@@ -95,9 +95,11 @@ pub trait UnitConvBackend: burn::backend::Backend {
     ) -> FloatTensor<Self>;
 }
 
-/// Whether the kernels of this module run on tensors of this `dtype`.
-pub(crate) fn kernel_dtype(dtype: DType) -> bool {
-    matches!(dtype, DType::F32 | DType::F64)
+/// Whether the CPU kernels of this module and of [`super::block_kernel`] run on `x`: the
+/// `flex` backend (with or without autodiff) in `f32` or `f64`.
+pub(crate) fn cpu_kernels(x: &burn::tensor::Tensor<4>) -> bool {
+    matches!(x.dtype(), DType::F32 | DType::F64)
+        && x.device().inner() == burn::tensor::Device::flex()
 }
 
 /// The CPU convolution with an optional bias; other dtypes than `f32` and `f64` go to Burn's.
@@ -297,8 +299,8 @@ impl<C: CheckpointStrategy> UnitConvBackend for Autodiff<Flex, C> {
     }
 }
 
-/// The scalar types the kernels run in.
-trait Real:
+/// The scalar types the CPU kernels run in.
+pub(crate) trait Real:
     Element
     + bytemuck::Pod
     + Copy
@@ -307,20 +309,34 @@ trait Real:
     + 'static
     + std::ops::AddAssign
     + std::ops::Add<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + PartialOrd
     + From<f32>
+    + Into<f64>
 {
+    /// `v` rounded to this type.
+    fn of(v: f64) -> Self;
 }
-impl Real for f32 {}
-impl Real for f64 {}
+impl Real for f32 {
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+}
+impl Real for f64 {
+    fn of(v: f64) -> Self {
+        v
+    }
+}
 
-fn dims4(t: &FlexTensor) -> [usize; 4] {
+pub(crate) fn dims4(t: &FlexTensor) -> [usize; 4] {
     let s = t.shape();
     assert_eq!(s.num_dims(), 4, "a convolution tensor has 4 dimensions");
     [s[0], s[1], s[2], s[3]]
 }
 
 /// `t` as a contiguous slice (copied only when `t` is a strided view).
-fn contiguous(t: &FlexTensor) -> FlexTensor {
+pub(crate) fn contiguous(t: &FlexTensor) -> FlexTensor {
     if t.as_slice::<u8>().is_some() || t.is_contiguous() && t.layout().start_offset() == 0 {
         t.clone()
     } else {
@@ -328,12 +344,12 @@ fn contiguous(t: &FlexTensor) -> FlexTensor {
     }
 }
 
-fn values<T: Real>(t: &FlexTensor) -> &[T] {
+pub(crate) fn values<T: Real>(t: &FlexTensor) -> &[T] {
     t.as_slice::<T>()
         .expect("a contiguous tensor of the kernel's dtype")
 }
 
-fn tensor<T: Real>(data: Vec<T>, shape: [usize; 4]) -> FlexTensor {
+pub(crate) fn tensor<T: Real, const D: usize>(data: Vec<T>, shape: [usize; D]) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(data, shape))
 }
 

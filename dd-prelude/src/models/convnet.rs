@@ -244,6 +244,19 @@ impl ConvBlock {
         // stride 1, padding 1 (see `new`); unfolded when the input has few channels
         let bias = self.conv.bias.as_ref().map(|b| b.val());
         let mut x = super::conv2d_unit_stride(x, self.conv.weight.val(), bias, [1, 1]);
+        if let Some(n) = &self.instance
+            && let (Some(gamma), Some(beta)) = (&n.gamma, &n.beta)
+            && self.max.is_none()
+        {
+            // instance norm, ReLU and average pooling (or none) as one fused kernel
+            return super::block_norm_relu_pool(
+                x,
+                gamma.val(),
+                beta.val(),
+                n.epsilon,
+                self.avg.is_some(),
+            );
+        }
         if let Some(n) = &self.instance {
             x = n.forward(x);
         }

@@ -7,6 +7,7 @@ mod convnet;
 
 mod alexnet;
 mod arch;
+mod block_kernel;
 mod conv;
 mod conv_kernel;
 mod dual;
@@ -20,6 +21,7 @@ mod vgg;
 
 pub use alexnet::{AlexNet, AlexNetConfig};
 pub use arch::{AnyNet, Arch};
+pub use block_kernel::{NormReluPoolBackend, block_norm_relu_pool};
 pub use conv::{
     UNFOLD_MAX_ROWS, conv2d_unit_stride, conv2d_unit_stride_dw, conv2d_unit_stride_dx,
     fold_patches, unfold_patches, unfolds,

@@ -1,0 +1,59 @@
+//! The fused instance norm + ReLU + average pooling kernel against the same block in Burn's
+//! tensor ops (`InstanceNorm`, `relu`, `avg_pool_2x2`): same values, same gradients. (The
+//! ConvNet's use of it is checked in `distill_engine.rs`: its forward pass equals the
+//! meta-gradient engine's, whose instance norm, ReLU and pooling are separate tensor ops.)
+
+use burn::nn::InstanceNormConfig;
+use burn::tensor::activation::relu;
+use burn::tensor::{Distribution, Tensor};
+use dd_prelude::models::{avg_pool_2x2, block_norm_relu_pool};
+
+fn randn<const D: usize>(shape: [usize; D], dev: &burn::tensor::Device) -> Tensor<D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), dev)
+}
+
+fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    (a - b).abs().max().into_scalar::<f32>()
+}
+
+#[test]
+fn fused_block_equals_burns_ops_values_and_gradients() {
+    let dev = dd_prelude::device().autodiff();
+    // even and odd planes (an odd last row and column are dropped by the pooling), pooled or
+    // not, a batch split between threads and a single image
+    for (n, c, h, w, pool) in [(5, 3, 6, 8, true), (1, 2, 7, 5, true), (3, 4, 5, 6, false)] {
+        let what = format!("{n}x{c}x{h}x{w} pool {pool}");
+        let norm = InstanceNormConfig::new(c).init(&dev);
+        let gamma = randn([c], &dev).require_grad();
+        let beta = (randn([c], &dev) * 0.5).require_grad();
+        let x = (randn([n, c, h, w], &dev) * 3.0 + 1.0).require_grad();
+        let fused = block_norm_relu_pool(x.clone(), gamma.clone(), beta.clone(), 1e-5, pool);
+        // Burn's InstanceNorm with these gamma and beta: normalise with the unit affine,
+        // then apply them
+        let xhat = norm.forward(x.clone());
+        let u = xhat * gamma.clone().reshape([1, c, 1, 1]) + beta.clone().reshape([1, c, 1, 1]);
+        let r = relu(u);
+        let reference = if pool { avg_pool_2x2(r) } else { r };
+        assert_eq!(fused.dims(), reference.dims(), "{what}");
+        let gap = max_abs_diff(fused.clone().detach(), reference.clone().detach());
+        assert!(gap < 1e-4, "values differ by {gap} for {what}");
+        let weights = randn(fused.dims(), &dev);
+        let g_fused = (fused * weights.clone()).sum().backward();
+        let g_ref = (reference * weights).sum().backward();
+        let flat = |t: Option<Tensor<4>>| {
+            let t = t.expect("a gradient");
+            let len = t.dims().iter().product::<usize>();
+            t.reshape([len])
+        };
+        let vec = |t: Option<Tensor<1>>| t.expect("a gradient");
+        for (name, a, b) in [
+            ("x", flat(x.grad(&g_fused)), flat(x.grad(&g_ref))),
+            ("gamma", vec(gamma.grad(&g_fused)), vec(gamma.grad(&g_ref))),
+            ("beta", vec(beta.grad(&g_fused)), vec(beta.grad(&g_ref))),
+        ] {
+            let scale = b.clone().abs().max().into_scalar::<f32>().max(1.0);
+            let gap = max_abs_diff(a, b);
+            assert!(gap < 1e-4 * scale, "d{name} differs by {gap} for {what}");
+        }
+    }
+}
