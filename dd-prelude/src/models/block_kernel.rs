@@ -42,7 +42,9 @@ use burn::tensor::{DType, Tensor};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::conv_kernel::{Real, contiguous, cpu_kernels, dims4, tensor, values};
+use super::conv_kernel::{
+    Real, contiguous, cpu_kernels, dims4, lane_dot, lane_sum, tensor, values,
+};
 
 /// A ConvNet block's normalisation, activation and pooling as one Burn backend extension op:
 /// `avgpool2x2(relu(instance_norm(x)))` (the pooling when `pool`), implemented for the `flex`
@@ -228,18 +230,12 @@ impl Block {
         }
     }
 
-    /// `(mean, 1 / sqrt(var + eps))` of one plane, accumulated in f64.
+    /// `(mean, 1 / sqrt(var + eps))` of one plane (two passes).
     fn stats<T: Real>(&self, plane: &[T]) -> (f64, f64) {
         let p = plane.len() as f64;
-        let mean = plane.iter().map(|&v| v.into()).sum::<f64>() / p;
-        let var = plane
-            .iter()
-            .map(|&v| {
-                let d = v.into() - mean;
-                d * d
-            })
-            .sum::<f64>()
-            / p;
+        let mean = lane_sum(plane, |v| v) / p;
+        let m = T::of(mean);
+        let var = lane_sum(plane, |v| (v - m) * (v - m)) / p;
         (mean, 1.0 / (var + self.epsilon).sqrt())
     }
 
@@ -269,21 +265,21 @@ impl Block {
                     let (a, b) = (T::of(a), T::of(bs[ch].into() - mean * a));
                     for (rv, &xv) in r.iter_mut().zip(plane) {
                         let u = a * xv + b;
-                        *rv = if u > zero { u } else { zero };
+                        *rv = u.pass_if_positive(u);
                     }
                     if !self.pool {
                         zi.copy_from_slice(r);
                         return;
                     }
                     let quarter = T::from(0.25);
-                    for oy in 0..ho {
-                        let (top, bottom) = (&r[2 * oy * self.w..], &r[(2 * oy + 1) * self.w..]);
-                        for ox in 0..wo {
-                            zi[oy * wo + ox] = quarter
-                                * (top[2 * ox]
-                                    + top[2 * ox + 1]
-                                    + bottom[2 * ox]
-                                    + bottom[2 * ox + 1]);
+                    for (zrow, pair) in zi.chunks_exact_mut(wo).zip(r.chunks_exact(2 * self.w)) {
+                        let (top, bottom) = pair.split_at(self.w);
+                        for ((zv, t), b) in zrow
+                            .iter_mut()
+                            .zip(top.chunks_exact(2))
+                            .zip(bottom.chunks_exact(2))
+                        {
+                            *zv = quarter * (t[0] + t[1] + b[0] + b[1]);
                         }
                     }
                 },
@@ -334,36 +330,36 @@ impl Block {
                     if self.pool {
                         let quarter = T::from(0.25);
                         g.fill(zero);
-                        for oy in 0..ho {
-                            for ox in 0..wo {
-                                let v = quarter * dzi[oy * wo + ox];
-                                let (r0, r1) =
-                                    (2 * oy * self.w + 2 * ox, (2 * oy + 1) * self.w + 2 * ox);
-                                g[r0] = v;
-                                g[r0 + 1] = v;
-                                g[r1] = v;
-                                g[r1 + 1] = v;
+                        for (drow, pair) in dzi.chunks_exact(wo).zip(g.chunks_exact_mut(2 * self.w))
+                        {
+                            let (top, bottom) = pair.split_at_mut(self.w);
+                            for ((&d, t), b) in drow
+                                .iter()
+                                .zip(top.chunks_exact_mut(2))
+                                .zip(bottom.chunks_exact_mut(2))
+                            {
+                                let v = quarter * d;
+                                t[0] = v;
+                                t[1] = v;
+                                b[0] = v;
+                                b[1] = v;
                             }
                         }
                     } else {
                         g.copy_from_slice(dzi);
                     }
-                    let (mut sg, mut sgx) = (0.0f64, 0.0f64);
                     for (gv, &xv) in g.iter_mut().zip(plane) {
-                        if at * xv + bt <= zero {
-                            *gv = zero;
-                        }
-                        let gf: f64 = (*gv).into();
-                        sg += gf;
-                        sgx += gf * ((xv.into() - mean) * rstd);
+                        *gv = (at * xv + bt).pass_if_positive(*gv);
                     }
+                    let m = T::of(mean);
+                    let sg = lane_sum(g, |v| v);
+                    let sgx = lane_dot(g, plane, |gv, xv| gv * (xv - m)) * rstd;
                     *sum = (sg, sgx);
                     let pf = p as f64;
                     // dx = a (g - sg/p - xhat sgx/p), xhat = (x - mean) rstd
                     let k1 = T::of(a);
                     let k2 = T::of(a * sg / pf);
                     let k3 = T::of(a * sgx / pf * rstd);
-                    let m = T::of(mean);
                     for ((d, &gv), &xv) in dxi.iter_mut().zip(g.iter()).zip(plane) {
                         *d = k1 * gv - k2 - k3 * (xv - m);
                     }

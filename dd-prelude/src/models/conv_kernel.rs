@@ -317,15 +317,25 @@ pub(crate) trait Real:
 {
     /// `v` rounded to this type.
     fn of(v: f64) -> Self;
+    /// `g` where `self > 0`, else 0 (a ReLU's backward; branch-free, so loops vectorize).
+    fn pass_if_positive(self, g: Self) -> Self;
 }
 impl Real for f32 {
     fn of(v: f64) -> Self {
         v as f32
     }
+    #[inline(always)]
+    fn pass_if_positive(self, g: Self) -> Self {
+        if self > 0.0 { g } else { 0.0 }
+    }
 }
 impl Real for f64 {
     fn of(v: f64) -> Self {
         v
+    }
+    #[inline(always)]
+    fn pass_if_positive(self, g: Self) -> Self {
+        if self > 0.0 { g } else { 0.0 }
     }
 }
 
@@ -765,13 +775,13 @@ fn bias_grad(dy: &FlexTensor) -> FlexTensor {
     let [n, c, h, w] = dims4(dy);
     let dy = contiguous(dy);
     fn sum<T: Real>(dy: &[T], n: usize, c: usize, p: usize) -> Vec<T> {
-        let mut db = vec![T::from(0.0); c];
+        let mut db = vec![0.0f64; c];
         for img in dy.chunks(c * p).take(n) {
             for (d, row) in db.iter_mut().zip(img.chunks(p)) {
-                *d += row.iter().fold(T::from(0.0), |s, &v| s + v);
+                *d += lane_sum(row, |v| v);
             }
         }
-        db
+        db.into_iter().map(T::of).collect()
     }
     match dy.dtype() {
         DType::F32 => {
@@ -807,4 +817,41 @@ impl Backward<Flex, 3> for ConvBackward {
             grads.register::<Flex>(node.id, Flex::unit_conv_dw(x, dy, [kh, kw], padding));
         }
     }
+}
+
+/// Lanes of the sums below: independent accumulators the compiler keeps in one SIMD register.
+const LANES: usize = 16;
+
+/// `sum f(v)` over `xs`, accumulated in `LANES` lanes of `T`, the lanes added in f64.
+pub(crate) fn lane_sum<T: Real>(xs: &[T], f: impl Fn(T) -> T) -> f64 {
+    let mut acc = [T::from(0.0); LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (a, &v) in acc.iter_mut().zip(chunk) {
+            *a += f(v);
+        }
+    }
+    let mut total: f64 = acc.iter().map(|&a| a.into()).sum();
+    for &v in tail {
+        total += f(v).into();
+    }
+    total
+}
+
+/// `sum f(a, b)` over the pairs of `xs` and `ys`, as [`lane_sum`].
+pub(crate) fn lane_dot<T: Real>(xs: &[T], ys: &[T], f: impl Fn(T, T) -> T) -> f64 {
+    let mut acc = [T::from(0.0); LANES];
+    let (xc, yc) = (xs.chunks_exact(LANES), ys.chunks_exact(LANES));
+    let (xt, yt) = (xc.remainder(), yc.remainder());
+    for (cx, cy) in xc.zip(yc) {
+        for ((a, &x), &y) in acc.iter_mut().zip(cx).zip(cy) {
+            *a += f(x, y);
+        }
+    }
+    let mut total: f64 = acc.iter().map(|&a| a.into()).sum();
+    for (&x, &y) in xt.iter().zip(yt) {
+        total += f(x, y).into();
+    }
+    total
 }
