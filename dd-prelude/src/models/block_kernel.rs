@@ -26,7 +26,7 @@
 //! let dev = dd_prelude::device();
 //! let x = Tensor::<4>::from_floats([[[[1.0, 2.0], [3.0, 4.0]]]], &dev);
 //! let (gamma, beta) = (Tensor::<1>::ones([1], &dev), Tensor::<1>::zeros([1], &dev));
-//! let z = block_norm_relu_pool(x, gamma, beta, 1e-5, true);
+//! let z = block_norm_relu_pool(x, gamma, beta, 1e-5, true, true);
 //! // Normalised: -1.34, -0.45, 0.45, 1.34; after the ReLU two remain, averaged over 4.
 //! assert!((z.into_scalar::<f32>() - (0.4472 + 1.3416) / 4.0).abs() < 1e-3);
 //! ```
@@ -37,7 +37,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Autodiff, Dispatch, Flex, backend_extension};
-use burn::tensor::activation::relu;
+use burn::tensor::activation;
 use burn::tensor::{DType, Tensor};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
@@ -62,19 +62,71 @@ use super::conv_kernel::{
 /// let x = Tensor::<4>::ones([2, 3, 4, 4], &dev);
 /// let (g, b) = (Tensor::<1>::ones([3], &dev), Tensor::<1>::zeros([3], &dev));
 /// let z = Tensor::<4>::from_dispatch(<Dispatch as NormReluPoolBackend>::norm_relu_pool(
-///     x.into_dispatch(), g.into_dispatch(), b.into_dispatch(), 1e-5, true));
+///     x.into_dispatch(), g.into_dispatch(), b.into_dispatch(), 1e-5, true, true));
 /// assert_eq!(z.dims(), [2, 3, 2, 2]);
 /// ```
 #[backend_extension(Flex, Autodiff)]
 pub trait NormReluPoolBackend: burn::backend::Backend {
-    /// `avgpool2x2(relu(gamma * xhat + beta))`, without the pooling when `pool` is false.
+    /// `avgpool2x2(relu(gamma * xhat + beta))`, without the ReLU when `relu` is false and
+    /// without the pooling when `pool` is false.
     fn norm_relu_pool(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
         pool: bool,
     ) -> FloatTensor<Self>;
+}
+
+/// The backward pass of [`NormReluPoolBackend::norm_relu_pool`] on plain (untracked) CPU
+/// tensors: `(dx, dgamma, dbeta)` for the output gradient `dz`, in one pass per plane. The
+/// meta-gradient engine's instance norm calls it on its untracked passes (the real batch's
+/// gradient, the inner training steps).
+///
+/// # Example
+/// ```
+/// use dd_prelude::models::NormReluPoolBackwardBackend;
+/// use burn::backend::Dispatch;
+/// use burn::tensor::Tensor;
+/// let dev = burn::tensor::Device::flex();
+/// let x = Tensor::<4>::from_floats([[[[1.0, 2.0], [3.0, 4.0]]]], &dev);
+/// let (g, b) = (Tensor::<1>::ones([1], &dev), Tensor::<1>::zeros([1], &dev));
+/// let dz = Tensor::<4>::ones([1, 1, 2, 2], &dev);
+/// let (dx, dg, db) = <Dispatch as NormReluPoolBackwardBackend>::norm_relu_pool_backward(
+///     x.into_dispatch(), g.into_dispatch(), b.into_dispatch(), dz.into_dispatch(), 1e-5, false, false);
+/// // no ReLU, no pooling: a constant upstream gradient does not move a normalised plane
+/// assert!(Tensor::<4>::from_dispatch(dx).abs().max().into_scalar::<f32>() < 1e-5);
+/// assert_eq!(Tensor::<1>::from_dispatch(db).into_scalar::<f32>(), 4.0);
+/// # let _ = dg;
+/// ```
+#[backend_extension(Flex)]
+pub trait NormReluPoolBackwardBackend: burn::backend::Backend {
+    /// `(dx, dgamma, dbeta)` of [`NormReluPoolBackend::norm_relu_pool`] for `dz`.
+    #[allow(clippy::too_many_arguments)]
+    fn norm_relu_pool_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        dz: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+        pool: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+impl NormReluPoolBackwardBackend for Flex {
+    fn norm_relu_pool_backward(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        dz: FlexTensor,
+        epsilon: f64,
+        relu: bool,
+        pool: bool,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        Block::new(&x, epsilon, relu, pool).backward_any(&x, &gamma, &beta, &dz)
+    }
 }
 
 impl NormReluPoolBackend for Flex {
@@ -83,9 +135,10 @@ impl NormReluPoolBackend for Flex {
         gamma: FlexTensor,
         beta: FlexTensor,
         epsilon: f64,
+        relu: bool,
         pool: bool,
     ) -> FlexTensor {
-        let block = Block::new(&x, epsilon, pool);
+        let block = Block::new(&x, epsilon, relu, pool);
         match x.dtype() {
             DType::F32 => block.forward::<f32>(&x, &gamma, &beta),
             DType::F64 => block.forward::<f64>(&x, &gamma, &beta),
@@ -99,17 +152,13 @@ impl NormReluPoolBackend for Flex {
 struct BlockBackward;
 
 impl Backward<Flex, 3> for BlockBackward {
-    type State = (FlexTensor, FlexTensor, FlexTensor, f64, bool);
+    type State = (FlexTensor, FlexTensor, FlexTensor, f64, bool, bool);
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_gamma, node_beta] = ops.parents;
         let dz = grads.consume::<Flex>(&ops.node);
-        let (x, gamma, beta, epsilon, pool) = ops.state;
-        let block = Block::new(&x, epsilon, pool);
-        let (dx, dgamma, dbeta) = match x.dtype() {
-            DType::F32 => block.backward::<f32>(&x, &gamma, &beta, &dz),
-            DType::F64 => block.backward::<f64>(&x, &gamma, &beta, &dz),
-            other => panic!("norm_relu_pool: no CPU kernel for {other:?}"),
-        };
+        let (x, gamma, beta, epsilon, relu, pool) = ops.state;
+        let block = Block::new(&x, epsilon, relu, pool);
+        let (dx, dgamma, dbeta) = block.backward_any(&x, &gamma, &beta, &dz);
         if let Some(node) = node_x {
             grads.register::<Flex>(node.id, dx);
         }
@@ -128,6 +177,7 @@ impl<C: CheckpointStrategy> NormReluPoolBackend for Autodiff<Flex, C> {
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         epsilon: f64,
+        relu: bool,
         pool: bool,
     ) -> FloatTensor<Self> {
         match BlockBackward
@@ -141,24 +191,27 @@ impl<C: CheckpointStrategy> NormReluPoolBackend for Autodiff<Flex, C> {
                     gamma.into_primitive(),
                     beta.into_primitive(),
                 );
-                let z = Flex::norm_relu_pool(xp.clone(), gp.clone(), bp.clone(), epsilon, pool);
-                prep.finish((xp, gp, bp, epsilon, pool), z)
+                let z =
+                    Flex::norm_relu_pool(xp.clone(), gp.clone(), bp.clone(), epsilon, relu, pool);
+                prep.finish((xp, gp, bp, epsilon, relu, pool), z)
             }
             OpsKind::UnTracked(prep) => prep.finish(Flex::norm_relu_pool(
                 x.into_primitive(),
                 gamma.into_primitive(),
                 beta.into_primitive(),
                 epsilon,
+                relu,
                 pool,
             )),
         }
     }
 }
 
-/// `avgpool2x2(relu(instance_norm(x; gamma, beta, epsilon)))` (no pooling when `pool` is
-/// false) for the activation `x` `[n, c, h, w]` of a ConvNet block: one fused CPU kernel
-/// ([`NormReluPoolBackend`]) on the `flex` backend in `f32` or `f64`, Burn's tensor ops
-/// elsewhere. Differentiable (first order) in `x`, `gamma` and `beta`.
+/// `avgpool2x2(relu(instance_norm(x; gamma, beta, epsilon)))` for the activation `x`
+/// `[n, c, h, w]` of a ConvNet block, without the ReLU when `relu` is false and without the
+/// pooling when `pool` is false: one fused CPU kernel ([`NormReluPoolBackend`]) on the `flex`
+/// backend in `f32` or `f64`, Burn's tensor ops elsewhere. Differentiable (first order) in
+/// `x`, `gamma` and `beta`.
 ///
 /// # Example
 /// ```
@@ -166,7 +219,7 @@ impl<C: CheckpointStrategy> NormReluPoolBackend for Autodiff<Flex, C> {
 /// use burn::tensor::Tensor;
 /// let dev = dd_prelude::device();
 /// let x = Tensor::<4>::ones([1, 2, 5, 5], &dev);
-/// let z = block_norm_relu_pool(x, Tensor::ones([2], &dev), Tensor::ones([2], &dev), 1e-5, true);
+/// let z = block_norm_relu_pool(x, Tensor::ones([2], &dev), Tensor::ones([2], &dev), 1e-5, true, true);
 /// assert_eq!(z.dims(), [1, 2, 2, 2]); // a constant plane normalises to 0; beta 1 remains
 /// assert_eq!(z.sum().into_scalar::<f32>(), 8.0);
 /// ```
@@ -175,6 +228,7 @@ pub fn block_norm_relu_pool(
     gamma: Tensor<1>,
     beta: Tensor<1>,
     epsilon: f64,
+    relu: bool,
     pool: bool,
 ) -> Tensor<4> {
     if cpu_kernels(&x) {
@@ -183,6 +237,7 @@ pub fn block_norm_relu_pool(
             gamma.into_dispatch(),
             beta.into_dispatch(),
             epsilon,
+            relu,
             pool,
         ));
     }
@@ -194,9 +249,55 @@ pub fn block_norm_relu_pool(
     let xhat = centred.div(var.add_scalar(epsilon).sqrt());
     let u = xhat
         .mul(gamma.reshape([1, c, 1]))
-        .add(beta.reshape([1, c, 1]));
-    let r = relu(u.reshape([n, c, h, w]));
+        .add(beta.reshape([1, c, 1]))
+        .reshape([n, c, h, w]);
+    let r = if relu { activation::relu(u) } else { u };
     if pool { super::avg_pool_2x2(r) } else { r }
+}
+
+/// The backward pass of [`block_norm_relu_pool`] on plain CPU tensors (no autodiff):
+/// `(dx, dgamma, dbeta)` for the output gradient `dz`, or `None` where the fused kernel does
+/// not apply (another backend or dtype, or tensors on an autodiff device).
+///
+/// # Example
+/// ```
+/// use dd_prelude::models::block_norm_relu_pool_backward;
+/// use burn::tensor::Tensor;
+/// let dev = dd_prelude::device();
+/// let x = Tensor::<4>::from_floats([[[[1.0, 2.0], [3.0, 4.0]]]], &dev);
+/// let (g, b) = (Tensor::<1>::ones([1], &dev), Tensor::<1>::zeros([1], &dev));
+/// let dz = Tensor::<4>::ones([1, 1, 2, 2], &dev);
+/// let (_, _, dbeta) = block_norm_relu_pool_backward(x, g, b, dz, 1e-5, false, false).unwrap();
+/// assert_eq!(dbeta.into_scalar::<f32>(), 4.0);
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn block_norm_relu_pool_backward(
+    x: Tensor<4>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    dz: Tensor<4>,
+    epsilon: f64,
+    relu: bool,
+    pool: bool,
+) -> Option<(Tensor<4>, Tensor<1>, Tensor<1>)> {
+    let plain = |d: burn::tensor::Device| !d.is_autodiff();
+    if !(cpu_kernels(&x) && plain(x.device()) && plain(gamma.device()) && plain(dz.device())) {
+        return None;
+    }
+    let (dx, dgamma, dbeta) = <Dispatch as NormReluPoolBackwardBackend>::norm_relu_pool_backward(
+        x.into_dispatch(),
+        gamma.into_dispatch(),
+        beta.into_dispatch(),
+        dz.into_dispatch(),
+        epsilon,
+        relu,
+        pool,
+    );
+    Some((
+        Tensor::from_dispatch(dx),
+        Tensor::from_dispatch(dgamma),
+        Tensor::from_dispatch(dbeta),
+    ))
 }
 
 /// The geometry and settings of one fused block.
@@ -206,18 +307,35 @@ struct Block {
     h: usize,
     w: usize,
     epsilon: f64,
+    relu: bool,
     pool: bool,
 }
 
 impl Block {
-    fn new(x: &FlexTensor, epsilon: f64, pool: bool) -> Self {
+    fn new(x: &FlexTensor, epsilon: f64, relu: bool, pool: bool) -> Self {
         let [_, c, h, w] = dims4(x);
         Block {
             c,
             h,
             w,
             epsilon,
+            relu,
             pool,
+        }
+    }
+
+    /// [`Block::backward`] in the tensors' dtype.
+    fn backward_any(
+        &self,
+        x: &FlexTensor,
+        gamma: &FlexTensor,
+        beta: &FlexTensor,
+        dz: &FlexTensor,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        match x.dtype() {
+            DType::F32 => self.backward::<f32>(x, gamma, beta, dz),
+            DType::F64 => self.backward::<f64>(x, gamma, beta, dz),
+            other => panic!("norm_relu_pool: no CPU kernel for {other:?}; use f32 or f64"),
         }
     }
 
@@ -265,7 +383,7 @@ impl Block {
                     let (a, b) = (T::of(a), T::of(bs[ch].into() - mean * a));
                     for (rv, &xv) in r.iter_mut().zip(plane) {
                         let u = a * xv + b;
-                        *rv = u.pass_if_positive(u);
+                        *rv = if self.relu { u.pass_if_positive(u) } else { u };
                     }
                     if !self.pool {
                         zi.copy_from_slice(r);
@@ -348,8 +466,10 @@ impl Block {
                     } else {
                         g.copy_from_slice(dzi);
                     }
-                    for (gv, &xv) in g.iter_mut().zip(plane) {
-                        *gv = (at * xv + bt).pass_if_positive(*gv);
+                    if self.relu {
+                        for (gv, &xv) in g.iter_mut().zip(plane) {
+                            *gv = (at * xv + bt).pass_if_positive(*gv);
+                        }
                     }
                     let m = T::of(mean);
                     let sg = lane_sum(g, |v| v);

@@ -254,6 +254,7 @@ impl ConvBlock {
                 gamma.val(),
                 beta.val(),
                 n.epsilon,
+                true,
                 self.avg.is_some(),
             );
         }

@@ -21,7 +21,10 @@ mod vgg;
 
 pub use alexnet::{AlexNet, AlexNetConfig};
 pub use arch::{AnyNet, Arch};
-pub use block_kernel::{NormReluPoolBackend, block_norm_relu_pool};
+pub use block_kernel::{
+    NormReluPoolBackend, NormReluPoolBackwardBackend, block_norm_relu_pool,
+    block_norm_relu_pool_backward,
+};
 pub use conv::{
     UNFOLD_MAX_ROWS, conv2d_unit_stride, conv2d_unit_stride_dw, conv2d_unit_stride_dx,
     fold_patches, unfold_patches, unfolds,

@@ -28,7 +28,10 @@
 use burn::tensor::activation::{log_softmax, relu, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::models::{conv2d_unit_stride, conv2d_unit_stride_dw, conv2d_unit_stride_dx};
+use crate::models::{
+    block_norm_relu_pool, block_norm_relu_pool_backward, conv2d_unit_stride, conv2d_unit_stride_dw,
+    conv2d_unit_stride_dx,
+};
 
 /// A 3x3 (any odd square kernel) convolution with stride 1, zero padding `padding` and a bias,
 /// as in the ConvNet of DatasetCondensation: [`Conv2dRectOp`] with the same padding on both
@@ -184,7 +187,8 @@ pub struct InstanceNormOp {
     pub epsilon: f64,
 }
 
-/// What [`InstanceNormOp::backward`] needs: the normalised input and `1/sqrt(var + eps)`.
+/// What [`InstanceNormOp::backward`] needs: the normalised input and `1/sqrt(var + eps)` as tracked
+/// tensors, or (an untracked pass on the CPU) the input and the gain for the fused kernel.
 ///
 /// # Example
 /// ```
@@ -195,13 +199,23 @@ pub struct InstanceNormOp {
 /// ```
 #[derive(Debug, Clone)]
 pub struct NormCache {
-    xhat: Tensor<3>,
-    rstd: Tensor<3>,
+    kind: NormCacheKind,
     dims: [usize; 4],
 }
 
+/// Tracked passes keep the normalised input as a graph; untracked passes on the CPU keep only
+/// the input and its gain, for the fused kernel's backward.
+#[derive(Debug, Clone)]
+enum NormCacheKind {
+    Graph { xhat: Tensor<3>, rstd: Tensor<3> },
+    Fused { x: Tensor<4>, gamma: Tensor<1> },
+}
+
 impl InstanceNormOp {
-    /// Normalises `x` `[n, c, h, w]`; `gamma`, `beta` `[c]`.
+    /// Normalises `x` `[n, c, h, w]`; `gamma`, `beta` `[c]`. On plain CPU tensors (no
+    /// autodiff: the real batch's gradient, the inner training steps) forward and backward run
+    /// the fused kernel of [`block_norm_relu_pool`] (one pass per plane); tracked tensors
+    /// take the tensor-op form, which autodiff differentiates again.
     pub fn forward(
         &self,
         x: Tensor<4>,
@@ -210,12 +224,20 @@ impl InstanceNormOp {
     ) -> (Tensor<4>, NormCache) {
         let dims = x.dims();
         let [n, c, h, w] = dims;
+        let plain = |d: burn::tensor::Device| !d.is_autodiff();
+        if plain(x.device()) && plain(gamma.device()) && plain(beta.device()) {
+            let y =
+                block_norm_relu_pool(x.clone(), gamma.clone(), beta, self.epsilon, false, false);
+            let kind = NormCacheKind::Fused { x, gamma };
+            return (y, NormCache { kind, dims });
+        }
         let (xhat, rstd) = standardise(x.reshape([n, c, h * w]), self.epsilon);
         let y = xhat
             .clone()
             .mul(gamma.reshape([1, c, 1]))
             .add(beta.reshape([1, c, 1]));
-        (y.reshape(dims), NormCache { xhat, rstd, dims })
+        let kind = NormCacheKind::Graph { xhat, rstd };
+        (y.reshape(dims), NormCache { kind, dims })
     }
 
     /// `(dx, dgamma, dbeta)` for the upstream gradient `dy`.
@@ -226,16 +248,45 @@ impl InstanceNormOp {
         dy: Tensor<4>,
     ) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
         let [n, c, h, w] = cache.dims;
+        let (xhat, rstd) = match &cache.kind {
+            NormCacheKind::Graph { xhat, rstd } => (xhat, rstd),
+            NormCacheKind::Fused { x, gamma: g } => {
+                // beta does not enter the backward pass without the ReLU
+                let fused = block_norm_relu_pool_backward(
+                    x.clone(),
+                    g.clone(),
+                    g.clone(),
+                    dy.clone(),
+                    self.epsilon,
+                    false,
+                    false,
+                );
+                if let Some(grads) = fused {
+                    return grads;
+                }
+                // a tracked upstream gradient on a plain forward: the tensor-op form
+                let (xhat, rstd) = standardise(x.clone().reshape([n, c, h * w]), self.epsilon);
+                return self.backward_graph(&xhat, &rstd, cache.dims, gamma, dy);
+            }
+        };
+        self.backward_graph(xhat, rstd, cache.dims, gamma, dy)
+    }
+
+    fn backward_graph(
+        &self,
+        xhat: &Tensor<3>,
+        rstd: &Tensor<3>,
+        dims: [usize; 4],
+        gamma: &Tensor<1>,
+        dy: Tensor<4>,
+    ) -> (Tensor<4>, Tensor<1>, Tensor<1>) {
+        let [n, c, h, w] = dims;
         let dy = dy.reshape([n, c, h * w]);
-        let dgamma = dy
-            .clone()
-            .mul(cache.xhat.clone())
-            .sum_dims(&[0, 2])
-            .reshape([c]);
+        let dgamma = dy.clone().mul(xhat.clone()).sum_dims(&[0, 2]).reshape([c]);
         let dbeta = dy.clone().sum_dims(&[0, 2]).reshape([c]);
         let g = dy.mul(gamma.clone().reshape([1, c, 1]));
-        let dx = standardise_backward(g, &cache.xhat, &cache.rstd);
-        (dx.reshape(cache.dims), dgamma, dbeta)
+        let dx = standardise_backward(g, xhat, rstd);
+        (dx.reshape(dims), dgamma, dbeta)
     }
 }
 
