@@ -6,7 +6,9 @@
 use burn::nn::InstanceNormConfig;
 use burn::tensor::activation;
 use burn::tensor::{Distribution, Tensor};
-use dd_prelude::models::{avg_pool_2x2, block_norm_relu_pool, block_norm_relu_pool_backward};
+use dd_prelude::models::{
+    avg_pool_2x2, avg_pool_2x2_grad, block_norm_relu_pool, block_norm_relu_pool_backward,
+};
 
 fn randn<const D: usize>(shape: [usize; D], dev: &burn::tensor::Device) -> Tensor<D> {
     Tensor::random(shape, Distribution::Normal(0.0, 1.0), dev)
@@ -84,5 +86,39 @@ fn fused_block_equals_burns_ops_values_and_gradients() {
             let gap = max_abs_diff(a, b.inner());
             assert!(gap < 1e-3, "plain d{name} differs by {gap} for {what}");
         }
+    }
+}
+
+/// The pooling kernel against Burn's `AvgPool2d` (values and input gradient, odd sizes
+/// included), and its gradient map is its adjoint.
+#[test]
+fn pooling_kernel_equals_burns_avg_pool_and_its_gradient_is_the_adjoint() {
+    use burn::nn::pool::AvgPool2dConfig;
+    let dev = dd_prelude::device().autodiff();
+    let pool = AvgPool2dConfig::new([2, 2]).init();
+    for (n, c, h, w) in [(5, 3, 6, 8), (1, 2, 7, 5), (3, 1, 2, 3)] {
+        let x = randn([n, c, h, w], &dev).require_grad();
+        let ours = avg_pool_2x2(x.clone());
+        let burn = pool.forward(x.clone());
+        assert_eq!(ours.dims(), burn.dims());
+        assert!(max_abs_diff(ours.clone().detach(), burn.clone().detach()) < 1e-6);
+        let weights = randn(ours.dims(), &dev);
+        let g_ours = (ours * weights.clone()).sum().backward();
+        let g_burn = (burn * weights.clone()).sum().backward();
+        let gap = max_abs_diff(x.grad(&g_ours).unwrap(), x.grad(&g_burn).unwrap());
+        assert!(gap < 1e-6, "dx differs by {gap} for {n}x{c}x{h}x{w}");
+        // <pool(u), dz> = <u, grad(dz)>
+        let u = randn([n, c, h, w], &dev).inner();
+        let dz = weights.inner();
+        let lhs = (avg_pool_2x2(u.clone()) * dz.clone())
+            .sum()
+            .into_scalar::<f32>();
+        let rhs = (u * avg_pool_2x2_grad(dz, [h, w]))
+            .sum()
+            .into_scalar::<f32>();
+        assert!(
+            (lhs - rhs).abs() <= 1e-4 * lhs.abs().max(1.0),
+            "{lhs} against {rhs}"
+        );
     }
 }

@@ -389,17 +389,7 @@ impl Block {
                         zi.copy_from_slice(r);
                         return;
                     }
-                    let quarter = T::from(0.25);
-                    for (zrow, pair) in zi.chunks_exact_mut(wo).zip(r.chunks_exact(2 * self.w)) {
-                        let (top, bottom) = pair.split_at(self.w);
-                        for ((zv, t), b) in zrow
-                            .iter_mut()
-                            .zip(top.chunks_exact(2))
-                            .zip(bottom.chunks_exact(2))
-                        {
-                            *zv = quarter * (t[0] + t[1] + b[0] + b[1]);
-                        }
-                    }
+                    pool_plane(r, self.w, zi);
                 },
             );
         tensor(z, [n, self.c, ho, wo])
@@ -446,23 +436,7 @@ impl Block {
                     let (at, bt) = (T::of(a), T::of(bs[ch].into() - mean * a));
                     // g = d relu-output, masked where the ReLU was off
                     if self.pool {
-                        let quarter = T::from(0.25);
-                        g.fill(zero);
-                        for (drow, pair) in dzi.chunks_exact(wo).zip(g.chunks_exact_mut(2 * self.w))
-                        {
-                            let (top, bottom) = pair.split_at_mut(self.w);
-                            for ((&d, t), b) in drow
-                                .iter()
-                                .zip(top.chunks_exact_mut(2))
-                                .zip(bottom.chunks_exact_mut(2))
-                            {
-                                let v = quarter * d;
-                                t[0] = v;
-                                t[1] = v;
-                                b[0] = v;
-                                b[1] = v;
-                            }
-                        }
+                        unpool_plane(dzi, self.w, g);
                     } else {
                         g.copy_from_slice(dzi);
                     }
@@ -497,4 +471,187 @@ impl Block {
             tensor(cast(dbeta), [self.c]),
         )
     }
+}
+
+/// 2x2 average pooling (an odd last row or column dropped) and its adjoint, the input
+/// gradient (each pooled gradient spread over its window, times 1/4; zero on a dropped row or
+/// column), as CPU kernels over `(image, channel)` planes: Burn's broadcast of the pooled
+/// gradient back to the input's size is a strided copy that perf put at a third of a DC
+/// iteration. Each map is linear and the other's adjoint, so each one's autodiff backward is
+/// the other: the meta-gradient engine differentiates the pooling's backward again through
+/// them. Implemented for the `flex` backend and autodiff over it, `f32` and `f64`.
+///
+/// # Example
+/// ```
+/// use dd_prelude::models::AvgPool2Backend;
+/// use burn::backend::Dispatch;
+/// use burn::tensor::Tensor;
+/// let dev = burn::tensor::Device::flex();
+/// let dz = Tensor::<4>::ones([1, 1, 1, 1], &dev);
+/// let dx = Tensor::<4>::from_dispatch(<Dispatch as AvgPool2Backend>::avg_pool2_grad(dz.into_dispatch(), [3, 3]));
+/// assert_eq!(dx.to_data().to_vec::<f32>().unwrap(), vec![0.25, 0.25, 0.0, 0.25, 0.25, 0.0, 0.0, 0.0, 0.0]);
+/// ```
+#[backend_extension(Flex, Autodiff)]
+pub trait AvgPool2Backend: burn::backend::Backend {
+    /// `[n, c, h, w]` to `[n, c, h / 2, w / 2]`, each output the mean of its 2x2 window.
+    fn avg_pool2(x: FloatTensor<Self>) -> FloatTensor<Self>;
+    /// The input gradient `[n, c, h, w]` (`input_hw = [h, w]`) of [`Self::avg_pool2`] for the
+    /// pooled gradient `dz` `[n, c, h / 2, w / 2]`.
+    fn avg_pool2_grad(dz: FloatTensor<Self>, input_hw: [usize; 2]) -> FloatTensor<Self>;
+}
+
+impl AvgPool2Backend for Flex {
+    fn avg_pool2(x: FlexTensor) -> FlexTensor {
+        match x.dtype() {
+            DType::F32 => pool_planes::<f32>(&x),
+            DType::F64 => pool_planes::<f64>(&x),
+            other => panic!("avg_pool2: no CPU kernel for {other:?}; use f32 or f64"),
+        }
+    }
+
+    fn avg_pool2_grad(dz: FlexTensor, input_hw: [usize; 2]) -> FlexTensor {
+        match dz.dtype() {
+            DType::F32 => unpool_planes::<f32>(&dz, input_hw),
+            DType::F64 => unpool_planes::<f64>(&dz, input_hw),
+            other => panic!("avg_pool2_grad: no CPU kernel for {other:?}; use f32 or f64"),
+        }
+    }
+}
+
+/// The backward of [`AvgPool2Backend::avg_pool2`]: the pooling's adjoint.
+#[derive(Debug)]
+struct PoolBackward;
+
+impl Backward<Flex, 1> for PoolBackward {
+    type State = [usize; 2];
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let g = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = node {
+            grads.register::<Flex>(node.id, Flex::avg_pool2_grad(g, ops.state));
+        }
+    }
+}
+
+/// The backward of [`AvgPool2Backend::avg_pool2_grad`]: the pooling itself.
+#[derive(Debug)]
+struct UnpoolBackward;
+
+impl Backward<Flex, 1> for UnpoolBackward {
+    type State = ();
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node] = ops.parents;
+        let g = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = node {
+            grads.register::<Flex>(node.id, Flex::avg_pool2(g));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> AvgPool2Backend for Autodiff<Flex, C> {
+    fn avg_pool2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let [_, _, h, w] = dims4(x.primitive());
+        match PoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish([h, w], Flex::avg_pool2(x.into_primitive())),
+            OpsKind::UnTracked(prep) => prep.finish(Flex::avg_pool2(x.into_primitive())),
+        }
+    }
+
+    fn avg_pool2_grad(dz: FloatTensor<Self>, input_hw: [usize; 2]) -> FloatTensor<Self> {
+        match UnpoolBackward
+            .prepare::<C>([dz.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                prep.finish((), Flex::avg_pool2_grad(dz.into_primitive(), input_hw))
+            }
+            OpsKind::UnTracked(prep) => {
+                prep.finish(Flex::avg_pool2_grad(dz.into_primitive(), input_hw))
+            }
+        }
+    }
+}
+
+/// Pools one plane `r` `[h, w]` (row length `w`) into `z` `[h / 2, w / 2]`.
+fn pool_plane<T: Real>(r: &[T], w: usize, z: &mut [T]) {
+    let wo = w / 2;
+    if wo == 0 {
+        return;
+    }
+    let quarter = T::from(0.25);
+    for (zrow, pair) in z.chunks_exact_mut(wo).zip(r.chunks_exact(2 * w)) {
+        let (top, bottom) = pair.split_at(w);
+        for ((zv, t), b) in zrow
+            .iter_mut()
+            .zip(top.chunks_exact(2))
+            .zip(bottom.chunks_exact(2))
+        {
+            *zv = quarter * (t[0] + t[1] + b[0] + b[1]);
+        }
+    }
+}
+
+/// Spreads one pooled gradient plane `dz` `[h / 2, w / 2]` over `g` `[h, w]` (zeroed
+/// first), a quarter to each pixel of its window.
+fn unpool_plane<T: Real>(dz: &[T], w: usize, g: &mut [T]) {
+    g.fill(T::from(0.0));
+    let wo = w / 2;
+    if wo == 0 {
+        return;
+    }
+    let quarter = T::from(0.25);
+    for (drow, pair) in dz.chunks_exact(wo).zip(g.chunks_exact_mut(2 * w)) {
+        let (top, bottom) = pair.split_at_mut(w);
+        for ((&d, t), b) in drow
+            .iter()
+            .zip(top.chunks_exact_mut(2))
+            .zip(bottom.chunks_exact_mut(2))
+        {
+            let v = quarter * d;
+            t[0] = v;
+            t[1] = v;
+            b[0] = v;
+            b[1] = v;
+        }
+    }
+}
+
+fn pool_planes<T: Real>(x: &FlexTensor) -> FlexTensor {
+    let [n, c, h, w] = dims4(x);
+    let x = contiguous(x);
+    let xs = values::<T>(&x);
+    let (ho, wo) = (h / 2, w / 2);
+    let mut z = vec![T::from(0.0); n * c * ho * wo];
+    if !z.is_empty() {
+        z.par_chunks_mut(ho * wo)
+            .zip(xs.par_chunks(h * w))
+            .with_min_len(8)
+            .for_each(|(zi, xi)| pool_plane(xi, w, zi));
+    }
+    tensor(z, [n, c, ho, wo])
+}
+
+fn unpool_planes<T: Real>(dz: &FlexTensor, input_hw: [usize; 2]) -> FlexTensor {
+    let [n, c, ho, wo] = dims4(dz);
+    let [h, w] = input_hw;
+    assert_eq!(
+        [ho, wo],
+        [h / 2, w / 2],
+        "a pooled gradient of {ho}x{wo} does not come from a {h}x{w} input"
+    );
+    let dz = contiguous(dz);
+    let ds = values::<T>(&dz);
+    let mut g = vec![T::from(0.0); n * c * h * w];
+    if !g.is_empty() && ho * wo > 0 {
+        g.par_chunks_mut(h * w)
+            .zip(ds.par_chunks(ho * wo))
+            .with_min_len(8)
+            .for_each(|(gi, di)| unpool_plane(di, w, gi));
+    }
+    tensor(g, [n, c, h, w])
 }

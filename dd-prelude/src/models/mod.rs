@@ -22,7 +22,7 @@ mod vgg;
 pub use alexnet::{AlexNet, AlexNetConfig};
 pub use arch::{AnyNet, Arch};
 pub use block_kernel::{
-    NormReluPoolBackend, NormReluPoolBackwardBackend, block_norm_relu_pool,
+    AvgPool2Backend, NormReluPoolBackend, NormReluPoolBackwardBackend, block_norm_relu_pool,
     block_norm_relu_pool_backward,
 };
 pub use conv::{
@@ -35,7 +35,7 @@ pub(crate) use dual::normalize;
 pub use dual::{DualEncoder, DualEncoderConfig};
 pub use lenet::{LeNet, LeNetConfig};
 pub use mlp::{Mlp, MlpConfig};
-pub use norm::{Norm2d, avg_pool_2x2};
+pub use norm::{Norm2d, avg_pool_2x2, avg_pool_2x2_grad};
 pub use resnet::{BasicBlock, ResNet, ResNetConfig, Shortcut};
 pub use text::{TextConvNet, TextConvNetConfig};
 pub use text_attention::{TextAttention, TextAttentionConfig};

@@ -83,10 +83,10 @@ pub(crate) fn out_len(len: usize, k: usize, stride: usize, padding: usize) -> Op
 }
 
 /// 2x2 average pooling with stride 2, as `AvgPool2d([2, 2])` and PyTorch's `AvgPool2d(2)` (an odd
-/// last row or column is dropped), written as two reshaped sums: its gradient is a broadcast,
-/// which on the CPU runs about twice as fast forward and backward as the pooling op's generic
-/// backward (measured on `[128, 128, 28, 28]`, `examples/bench_train`). Used by [`ConvNet`]
-/// and the meta-gradient engine's `AvgPool2Op`.
+/// last row or column is dropped). On the CPU backend in `f32`/`f64` it is a kernel over
+/// planes ([`AvgPool2Backend`](super::AvgPool2Backend), whose backward is
+/// [`avg_pool_2x2_grad`]); elsewhere two reshaped sums, whose gradient is a broadcast. Used by
+/// [`ConvNet`] and the meta-gradient engine's `AvgPool2Op`.
 ///
 /// [`ConvNet`]: super::ConvNet
 ///
@@ -98,6 +98,11 @@ pub(crate) fn out_len(len: usize, k: usize, stride: usize, padding: usize) -> Op
 /// assert_eq!(avg_pool_2x2(x).into_data().to_vec::<f32>().unwrap(), vec![2.5]);
 /// ```
 pub fn avg_pool_2x2(x: Tensor<4>) -> Tensor<4> {
+    if super::conv_kernel::cpu_kernels(&x) {
+        return Tensor::from_dispatch(
+            <burn::backend::Dispatch as super::AvgPool2Backend>::avg_pool2(x.into_dispatch()),
+        );
+    }
     let [n, c, h, w] = x.dims();
     let (ho, wo) = (h / 2, w / 2);
     let x = if h != 2 * ho || w != 2 * wo {
@@ -111,4 +116,40 @@ pub fn avg_pool_2x2(x: Tensor<4>) -> Tensor<4> {
         .sum_dim(4)
         .reshape([n, c, ho, wo])
         .mul_scalar(0.25)
+}
+
+/// The input gradient of [`avg_pool_2x2`] for an input of `input_hw`: each pooled gradient of
+/// `dz` `[n, c, h / 2, w / 2]` spread over its 2x2 window, times 1/4 (zero on a dropped odd
+/// row or column). A CPU kernel on the `flex` backend (differentiable again: its backward is
+/// the pooling), a broadcast elsewhere.
+///
+/// # Example
+/// ```
+/// use dd_prelude::models::avg_pool_2x2_grad;
+/// let dev = dd_prelude::device();
+/// let dz = burn::tensor::Tensor::<4>::ones([1, 1, 1, 1], &dev);
+/// assert_eq!(avg_pool_2x2_grad(dz, [2, 3]).into_data().to_vec::<f32>().unwrap(), vec![0.25, 0.25, 0.0, 0.25, 0.25, 0.0]);
+/// ```
+pub fn avg_pool_2x2_grad(dz: Tensor<4>, input_hw: [usize; 2]) -> Tensor<4> {
+    if super::conv_kernel::cpu_kernels(&dz) {
+        return Tensor::from_dispatch(
+            <burn::backend::Dispatch as super::AvgPool2Backend>::avg_pool2_grad(
+                dz.into_dispatch(),
+                input_hw,
+            ),
+        );
+    }
+    let [n, c, h, w] = dz.dims();
+    let up = dz
+        .reshape([n, c, h, 1, w, 1])
+        .expand([n, c, h, 2, w, 2])
+        .reshape([n, c, 2 * h, 2 * w])
+        .mul_scalar(0.25);
+    let [hi, wi] = input_hw;
+    let pads = [(0, hi - 2 * h), (0, wi - 2 * w)];
+    if pads[0].1 + pads[1].1 > 0 {
+        up.pad(pads, burn::tensor::ops::PadMode::Constant(0.0))
+    } else {
+        up
+    }
 }

@@ -490,26 +490,10 @@ impl AvgPool2Op {
         (crate::models::avg_pool_2x2(x), [h, w])
     }
 
-    /// Gradient with respect to the input of size `input_hw`.
+    /// Gradient with respect to the input of size `input_hw`
+    /// ([`avg_pool_2x2_grad`](crate::models::avg_pool_2x2_grad)).
     pub fn backward(&self, input_hw: [usize; 2], dy: Tensor<4>) -> Tensor<4> {
-        let [n, c, h, w] = dy.dims();
-        let up = dy
-            .reshape([n, c, h, 1, w, 1])
-            .expand([n, c, h, 2, w, 2])
-            .reshape([n, c, 2 * h, 2 * w])
-            .mul_scalar(0.25);
-        let [hi, wi] = input_hw;
-        let dev = up.device();
-        let up = if hi > 2 * h {
-            Tensor::cat(vec![up, Tensor::zeros([n, c, hi - 2 * h, 2 * w], &dev)], 2)
-        } else {
-            up
-        };
-        if wi > 2 * w {
-            Tensor::cat(vec![up, Tensor::zeros([n, c, hi, wi - 2 * w], &dev)], 3)
-        } else {
-            up
-        }
+        crate::models::avg_pool_2x2_grad(dy, input_hw)
     }
 }
 
