@@ -203,7 +203,7 @@ pub fn conv2d_unit_stride(
 /// let dev = dd_prelude::device();
 /// // One output pixel spreads its gradient over the 3x3 window it saw.
 /// let dx = conv2d_unit_stride_dx(Tensor::<4>::ones([1, 1, 1, 1], &dev), Tensor::ones([1, 1, 3, 3], &dev), [3, 3], [0, 0]);
-/// assert_eq!(dx.sum().into_scalar(), 9.0);
+/// assert_eq!(dx.sum().into_scalar::<f32>(), 9.0);
 /// ```
 pub fn conv2d_unit_stride_dx(
     dy: Tensor<4>,
