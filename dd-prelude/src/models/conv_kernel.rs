@@ -204,48 +204,7 @@ impl<C: CheckpointStrategy> UnitConvBackend for Autodiff<Flex, C> {
         input_hw: [usize; 2],
         padding: [usize; 2],
     ) -> FloatTensor<Self> {
-        /// `Dx(dy, W)` is bilinear with `<Dx(dy, W), G> = <dy, conv(G, W)>`: the gradient for
-        /// `dy` is `conv(G, W)`, for `W` it is `DW(G, dy)`.
-        #[derive(Debug)]
-        struct DxBackward;
-        impl Backward<Flex, 2> for DxBackward {
-            type State = (FlexTensor, FlexTensor, [usize; 2]);
-            fn backward(
-                self,
-                ops: Ops<Self::State, 2>,
-                grads: &mut Gradients,
-                _: &mut Checkpointer,
-            ) {
-                let [node_dy, node_w] = ops.parents;
-                let g = grads.consume::<Flex>(&ops.node);
-                let (dy, w, padding) = ops.state;
-                let [_, _, kh, kw] = dims4(&w);
-                if let Some(node) = node_w {
-                    let gw = Flex::unit_conv_dw(g.clone(), dy, [kh, kw], padding);
-                    grads.register::<Flex>(node.id, gw);
-                }
-                if let Some(node) = node_dy {
-                    grads.register::<Flex>(node.id, flex_conv(g, w, None, padding));
-                }
-            }
-        }
-        match DxBackward
-            .prepare::<C>([dy.node(), weight.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (dyp, wp) = (dy.into_primitive(), weight.into_primitive());
-                let dx = Flex::unit_conv_dx(dyp.clone(), wp.clone(), input_hw, padding);
-                prep.finish((dyp, wp, padding), dx)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::unit_conv_dx(
-                dy.into_primitive(),
-                weight.into_primitive(),
-                input_hw,
-                padding,
-            )),
-        }
+        bilinear_tracked::<C>(dy, weight, GradMap::Input { input_hw, padding })
     }
 
     fn unit_conv_dw(
@@ -254,48 +213,99 @@ impl<C: CheckpointStrategy> UnitConvBackend for Autodiff<Flex, C> {
         kernel: [usize; 2],
         padding: [usize; 2],
     ) -> FloatTensor<Self> {
-        /// `DW(x, dy)` is bilinear with `<DW(x, dy), G> = <conv(x, G), dy>`: the gradient for
-        /// `x` is `Dx(dy, G)`, for `dy` it is `conv(x, G)`.
-        #[derive(Debug)]
-        struct DwBackward;
-        impl Backward<Flex, 2> for DwBackward {
-            type State = (FlexTensor, FlexTensor, [usize; 2]);
-            fn backward(
-                self,
-                ops: Ops<Self::State, 2>,
-                grads: &mut Gradients,
-                _: &mut Checkpointer,
-            ) {
-                let [node_x, node_dy] = ops.parents;
-                let g = grads.consume::<Flex>(&ops.node);
-                let (x, dy, padding) = ops.state;
-                let [_, _, h, w] = dims4(&x);
-                if let Some(node) = node_x {
-                    let gx = Flex::unit_conv_dx(dy, g.clone(), [h, w], padding);
-                    grads.register::<Flex>(node.id, gx);
-                }
-                if let Some(node) = node_dy {
-                    grads.register::<Flex>(node.id, flex_conv(x, g, None, padding));
-                }
+        bilinear_tracked::<C>(x, dy, GradMap::Weight { kernel, padding })
+    }
+}
+
+/// One of the convolution's two gradient maps, each bilinear in its two arguments `(a, b)`:
+/// the input gradient `Dx(dy, W)` and the weight gradient `DW(x, dy)`.
+#[derive(Debug, Clone, Copy)]
+enum GradMap {
+    /// `Dx(a = dy, b = W)`, for an input of `input_hw`.
+    Input {
+        input_hw: [usize; 2],
+        padding: [usize; 2],
+    },
+    /// `DW(a = x, b = dy)`, for a kernel of `kernel`.
+    Weight {
+        kernel: [usize; 2],
+        padding: [usize; 2],
+    },
+}
+
+impl GradMap {
+    fn apply(self, a: FlexTensor, b: FlexTensor) -> FlexTensor {
+        match self {
+            GradMap::Input { input_hw, padding } => Flex::unit_conv_dx(a, b, input_hw, padding),
+            GradMap::Weight { kernel, padding } => Flex::unit_conv_dw(a, b, kernel, padding),
+        }
+    }
+
+    /// The gradients for `a` and `b` of `<map(a, b), g>`:
+    /// `<Dx(dy, W), G> = <dy, conv(G, W)>` gives `conv(G, W)` for `dy` and `DW(G, dy)` for `W`;
+    /// `<DW(x, dy), G> = <conv(x, G), dy>` gives `Dx(dy, G)` for `x` and `conv(x, G)` for `dy`.
+    fn grads(
+        self,
+        a: FlexTensor,
+        b: FlexTensor,
+        g: FlexTensor,
+        need: [bool; 2],
+    ) -> [Option<FlexTensor>; 2] {
+        match self {
+            GradMap::Input { padding, .. } => {
+                let [_, _, kh, kw] = dims4(&b);
+                [
+                    need[0].then(|| flex_conv(g.clone(), b.clone(), None, padding)),
+                    need[1].then(|| Flex::unit_conv_dw(g.clone(), a.clone(), [kh, kw], padding)),
+                ]
+            }
+            GradMap::Weight { padding, .. } => {
+                let [_, _, h, w] = dims4(&a);
+                [
+                    need[0].then(|| Flex::unit_conv_dx(b.clone(), g.clone(), [h, w], padding)),
+                    need[1].then(|| flex_conv(a.clone(), g.clone(), None, padding)),
+                ]
             }
         }
-        match DwBackward
-            .prepare::<C>([x.node(), dy.node()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (xp, dyp) = (x.into_primitive(), dy.into_primitive());
-                let dw = Flex::unit_conv_dw(xp.clone(), dyp.clone(), kernel, padding);
-                prep.finish((xp, dyp, padding), dw)
+    }
+}
+
+/// The backward of a [`GradMap`]: both its arguments' gradients from the other maps.
+#[derive(Debug)]
+struct GradMapBackward;
+
+impl Backward<Flex, 2> for GradMapBackward {
+    type State = (FlexTensor, FlexTensor, GradMap);
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_a, node_b] = ops.parents;
+        let g = grads.consume::<Flex>(&ops.node);
+        let (a, b, map) = ops.state;
+        let [ga, gb] = map.grads(a, b, g, [node_a.is_some(), node_b.is_some()]);
+        for (node, grad) in [(node_a, ga), (node_b, gb)] {
+            if let (Some(node), Some(grad)) = (node, grad) {
+                grads.register::<Flex>(node.id, grad);
             }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::unit_conv_dw(
-                x.into_primitive(),
-                dy.into_primitive(),
-                kernel,
-                padding,
-            )),
         }
+    }
+}
+
+/// The autodiff form of a [`GradMap`] applied to `(a, b)`.
+fn bilinear_tracked<C: CheckpointStrategy>(
+    a: FloatTensor<Autodiff<Flex, C>>,
+    b: FloatTensor<Autodiff<Flex, C>>,
+    map: GradMap,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    match GradMapBackward
+        .prepare::<C>([a.node(), b.node()])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let (ap, bp) = (a.into_primitive(), b.into_primitive());
+            let y = map.apply(ap.clone(), bp.clone());
+            prep.finish((ap, bp, map), y)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(map.apply(a.into_primitive(), b.into_primitive())),
     }
 }
 
