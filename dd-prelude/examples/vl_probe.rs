@@ -8,7 +8,7 @@
 //!
 //! Keys: `it` iterations, `li`/`lt`/`llr` outer rates of images / text / step size, `syn`
 //! student steps, `ee` expert epochs, `ms` max start epoch, `bs` synthetic batch, `lr0` initial
-//! step size, `seed`; LoRS's similarity: `sim` rank (turns it on), `ls` its rate, `alpha`.
+//! step size, `side` 1/0 one step size per side (seed 001's) or one shared, `seed`; LoRS's similarity: `sim` rank (turns it on), `ls` its rate, `alpha`.
 //! Environment: `PROBE_RANDOM` random draws (default 3); `PROBE_CORESETS=1` also scores the
 //! full-data row and the plan's coreset rows; `PROBE_EXPERTS`, `PROBE_EXPERT_EPOCHS`,
 //! `PROBE_EXPERT_LR` change the plan's experts.
@@ -97,6 +97,7 @@ fn main() -> anyhow::Result<()> {
                         "ms" => c.max_start_epoch = f as usize,
                         "bs" => c.batch_syn = f as usize,
                         "lr0" => c.init_lr = f,
+                        "side" => c.per_side_lr = f > 0.0,
                         "seed" => c.seed = f as u64,
                         "sim" => {
                             let cur = c.similarity.unwrap_or(SimilarityConfig {
@@ -123,8 +124,8 @@ fn main() -> anyhow::Result<()> {
         let head = l.iter().take(10).sum::<f64>() / l.len().clamp(1, 10) as f64;
         let tail = l.iter().rev().take(10).sum::<f64>() / l.len().clamp(1, 10) as f64;
         println!(
-            "[{spec}] distill {secs:.0} s, loss first10 {head:.4} last10 {tail:.4}, lr {:.4}",
-            d.lr
+            "[{spec}] distill {secs:.0} s, loss first10 {head:.4} last10 {tail:.4}, lr {:.4} (image) {:.4} (text)",
+            d.lr, d.lr_text
         );
         let t = Instant::now();
         let r = plan.score_distilled(&format!("{spec} (learned lr)"), &data, &d, &dev)?;

@@ -62,7 +62,14 @@ fn main() -> anyhow::Result<()> {
             let t0 = std::time::Instant::now();
             for _ in 0..fit_its {
                 let m = BiTrajectoryConfig::meta_grads(
-                    &arch, start, target, &xi, &ti, fit_lr, None, &batches,
+                    &arch,
+                    start,
+                    target,
+                    &xi,
+                    &ti,
+                    [fit_lr; 2],
+                    None,
+                    &batches,
                 );
                 losses.push(m.loss);
                 xi = xi.sub(m.images.inner().mul_scalar(li));
@@ -72,7 +79,14 @@ fn main() -> anyhow::Result<()> {
             let (o_start, o_target) = (&experts[2][s], &experts[2][s + ee]);
             let other = |xx: &burn::tensor::Tensor<4>, tt: &burn::tensor::Tensor<2>| -> f64 {
                 BiTrajectoryConfig::meta_grads(
-                    &arch, o_start, o_target, xx, tt, fit_lr, None, &batches,
+                    &arch,
+                    o_start,
+                    o_target,
+                    xx,
+                    tt,
+                    [fit_lr; 2],
+                    None,
+                    &batches,
                 )
                 .loss
             };

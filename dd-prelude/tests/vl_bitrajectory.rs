@@ -4,6 +4,7 @@
 mod distill_common;
 
 use burn::tensor::{Device, FloatDType, Tensor, TensorData};
+use dd_prelude::distill::trajectory_loss;
 use dd_prelude::vl::{
     BiArch, BiParams, LowRankSimilarity, unrolled_bi_loss, unrolled_bi_loss_with,
 };
@@ -105,6 +106,113 @@ fn bi_gradients(fd: Fd) {
             )
         },
         fd,
+    );
+    // Seed 001's two step sizes, `[2]` = (image side, text side): each against finite
+    // differences with the other held, and equal values reproduce the shared step size.
+    let pair = |a: f64, b: f64| {
+        Tensor::<1>::from_data(TensorData::new(vec![a, b], [2]), &dev).cast(sx.dtype())
+    };
+    let loss_at = |lr: Tensor<1>| {
+        unrolled_bi_loss(
+            &arch,
+            &start,
+            &target,
+            sx.clone(),
+            st.clone(),
+            lr,
+            &batches(),
+        )
+    };
+    let (shared, split): (f64, f64) = (
+        loss_at(lr()).into_scalar(),
+        loss_at(pair(0.1, 0.1)).into_scalar(),
+    );
+    assert!(
+        (shared - split).abs() < 1e-9 * shared.abs().max(1.0),
+        "equal step sizes per side: {split} vs one shared {shared}"
+    );
+    for (side, what) in [(0, "image"), (1, "text")] {
+        // The other side's step size is held at a value of its own, so a swapped slot shows.
+        let held = if side == 0 { 0.05 } else { 0.15 };
+        check_scalar_meta_gradient(
+            &format!("bi-trajectory ({what} side's step size)"),
+            0.1,
+            sx.dtype(),
+            &dev,
+            |lr, tracked| {
+                let other = pair(held, held).narrow(0, 0, 1);
+                let other = if tracked { other.autodiff() } else { other };
+                let both = if side == 0 {
+                    Tensor::cat(vec![lr, other], 0)
+                } else {
+                    Tensor::cat(vec![other, lr], 0)
+                };
+                loss_at(both)
+            },
+            fd,
+        );
+    }
+    // Each slot steps its own side: with one side's step size 0 that side stays at the start
+    // (its normalised distance exactly 1) and the other follows a plain SGD unroll of its
+    // parameters alone.
+    for side in [0, 1] {
+        let mut theta = start.clone();
+        for b in batches() {
+            let idx = Tensor::<1, burn::tensor::Int>::from_data(
+                TensorData::new(b.iter().map(|&i| i as i64).collect::<Vec<_>>(), [b.len()]),
+                &dev,
+            );
+            let (_, g) = arch.loss_and_grads(
+                &theta,
+                sx.clone().select(0, idx.clone()),
+                st.clone().select(0, idx),
+            );
+            theta = if side == 0 {
+                BiParams {
+                    image: theta.image.sgd_step(&g.image, 0.1),
+                    text: theta.text,
+                }
+            } else {
+                BiParams {
+                    image: theta.image,
+                    text: theta.text.sgd_step(&g.text, 0.1),
+                }
+            };
+        }
+        let expected: f64 = if side == 0 {
+            trajectory_loss(&theta.image, &start.image, &target.image)
+        } else {
+            trajectory_loss(&theta.text, &start.text, &target.text)
+        }
+        .into_scalar::<f64>()
+            + 1.0;
+        let got: f64 = loss_at(if side == 0 {
+            pair(0.1, 0.0)
+        } else {
+            pair(0.0, 0.1)
+        })
+        .into_scalar();
+        assert!(
+            (got - expected).abs() < 1e-9 * expected,
+            "side {side} alone: {got} vs {expected}"
+        );
+    }
+    // The meta-gradients of the two step sizes are the shared one's, split: they add up to it.
+    let leaf = pair(0.1, 0.1).autodiff().require_grad();
+    let per_side = leaf.grad(&loss_at(leaf.clone()).backward()).unwrap();
+    let one = lr().autodiff().require_grad();
+    let g_one: f64 = one
+        .grad(&loss_at(one.clone()).backward())
+        .unwrap()
+        .into_scalar();
+    let g: Vec<f64> = per_side
+        .into_data()
+        .convert::<f64>()
+        .try_into_vec()
+        .unwrap();
+    assert!(
+        g[0] != 0.0 && g[1] != 0.0 && (g[0] + g[1] - g_one).abs() < 1e-6 * g_one.abs().max(1e-3),
+        "per-side step-size gradients {g:?} against the shared one's {g_one}"
     );
 }
 

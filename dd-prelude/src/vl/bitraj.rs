@@ -1,8 +1,9 @@
 //! Seed 001's bi-trajectory matching: the dual encoder's two trainable sides in the
 //! meta-gradient engine ([`BiArch`], [`BiParams`]), expert trajectories of both sides on the
 //! real pairs ([`train_bi_expert`]), and the distillation of synthetic images and continuous
-//! text embeddings with a learnable step size by matching both trajectories
-//! ([`BiTrajectoryConfig`], loss [`bi_trajectory_loss`]).
+//! text embeddings with learnable step sizes (one per side, as seed 001's code learns
+//! `syn_lr_img` and `syn_lr_txt`) by matching both trajectories ([`BiTrajectoryConfig`], loss
+//! [`bi_trajectory_loss`]).
 
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
@@ -64,9 +65,37 @@ pub struct BiParams {
 impl BiParams {
     /// Both sides stepped by SGD with a (tracked) step size `lr` `[1]`.
     pub fn sgd_step_tensor(&self, grads: &BiParams, lr: &Tensor<1>) -> BiParams {
+        self.sgd_step_sides(grads, lr, lr)
+    }
+
+    /// Each side stepped by SGD with its own (tracked) step size `[1]`: the image side with
+    /// `lr_image`, the text projection with `lr_text` (seed 001's `syn_lr_img`, `syn_lr_txt`).
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// use dd_prelude::distill::engine::Params;
+    /// use dd_prelude::vl::BiArch;
+    /// let dev = device();
+    /// let arch = BiArch::new(&DualEncoderConfig::new(ConvNetConfig::new(1, 1, [4, 4]).with_width(2).with_depth(1), 3))?;
+    /// let p = arch.init(&dev);
+    /// let zero = burn::tensor::Tensor::<1>::zeros([1], &dev);
+    /// let q = p.sgd_step_sides(&p, &zero, &burn::tensor::Tensor::ones([1], &dev));
+    /// let moved = |a: &Params, b: &Params| -> f32 { a.flat().sub(b.flat()).abs().max().into_scalar() };
+    /// // The image side did not move (step 0); the text side did.
+    /// assert_eq!(moved(&q.image, &p.image), 0.0);
+    /// assert!(moved(&q.text, &p.text) > 0.0);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn sgd_step_sides(
+        &self,
+        grads: &BiParams,
+        lr_image: &Tensor<1>,
+        lr_text: &Tensor<1>,
+    ) -> BiParams {
         BiParams {
-            image: self.image.sgd_step_tensor(&grads.image, lr),
-            text: self.text.sgd_step_tensor(&grads.text, lr),
+            image: self.image.sgd_step_tensor(&grads.image, lr_image),
+            text: self.text.sgd_step_tensor(&grads.text, lr_text),
         }
     }
 
@@ -275,10 +304,14 @@ pub struct BiTrajectoryConfig {
     /// Learning rate of the synthetic text embeddings (0.01: the meta-gradient's norm is
     /// about 1.7 times that of the unit-length embeddings).
     pub lr_text: f64,
-    /// Learning rate of the student step size (MTT's 1e-5).
+    /// Learning rate of the student step sizes (MTT's 1e-5).
     pub lr_lr: f64,
-    /// Initial student step size.
+    /// Initial student step size (of both sides).
     pub init_lr: f64,
+    /// Learn a step size per side, as seed 001's code does (`syn_lr_img` for the image
+    /// encoder's parameters, `syn_lr_txt` for the text projection's); `false`: one step size
+    /// for both sides (its meta-gradient the sum of the two sides').
+    pub per_side_lr: bool,
     /// Momentum of the outer SGD (0.5 in MTT's code).
     pub momentum: f64,
     /// Start from real pairs (`true`, the seed's choice) or from noise.
@@ -321,8 +354,9 @@ pub struct MetaGrads {
     pub images: Tensor<4>,
     /// With respect to the synthetic text embeddings.
     pub text: Tensor<2>,
-    /// With respect to the step size.
-    pub lr: f64,
+    /// With respect to the step sizes of the image side and of the text side (add the two for
+    /// the gradient of one step size shared by both).
+    pub lr: [f64; 2],
     /// With respect to the similarity's parameters, when one is learned.
     pub similarity: Option<LowRankSimilarity>,
 }
@@ -341,6 +375,7 @@ impl BiTrajectoryConfig {
             lr_text: 0.01,
             lr_lr: 1e-5,
             init_lr: 0.05,
+            per_side_lr: true,
             momentum: 0.5,
             real_init: true,
             learn_images: true,
@@ -375,10 +410,11 @@ impl BiTrajectoryConfig {
     }
 
     /// The matching loss of one unroll and its meta-gradients: from `start`, `syn_steps` SGD
-    /// steps with step size `lr` on the synthetic `(images, text)` minibatches `batches`
-    /// (against `similarity`'s blocks when given), then [`bi_trajectory_loss`] against
-    /// `target`. Returns the loss and its gradients with respect to the images, the text
-    /// embeddings, the step size and the similarity's parameters.
+    /// steps with step sizes `lr` (image side, text side) on the synthetic `(images, text)`
+    /// minibatches `batches` (against `similarity`'s blocks when given), then
+    /// [`bi_trajectory_loss`] against `target`. Returns the loss and its gradients with
+    /// respect to the images, the text embeddings, the two step sizes and the similarity's
+    /// parameters.
     #[allow(clippy::too_many_arguments)]
     pub fn meta_grads(
         arch: &BiArch,
@@ -386,14 +422,14 @@ impl BiTrajectoryConfig {
         target: &BiParams,
         images: &Tensor<4>,
         text: &Tensor<2>,
-        lr: f64,
+        lr: [f64; 2],
         similarity: Option<&LowRankSimilarity>,
         batches: &[Vec<usize>],
     ) -> MetaGrads {
         let dev = images.device();
         let x = images.clone().autodiff().require_grad();
         let t = text.clone().autodiff().require_grad();
-        let lr_t = Tensor::<1>::from_data(TensorData::new(vec![lr], [1]), &dev)
+        let lr_t = Tensor::<1>::from_data(TensorData::new(lr.to_vec(), [2]), &dev)
             .cast(images.dtype())
             .autodiff()
             .require_grad();
@@ -414,10 +450,19 @@ impl BiTrajectoryConfig {
             loss: value,
             images: x.grad(&grads).expect("the loss depends on the images"),
             text: t.grad(&grads).expect("the loss depends on the text"),
-            lr: lr_t
-                .grad(&grads)
-                .expect("the loss depends on the step size")
-                .into_scalar::<f64>(),
+            lr: {
+                let g = lr_t
+                    .grad(&grads)
+                    .expect("the loss depends on the step sizes")
+                    .into_data()
+                    .convert::<f64>()
+                    .try_into_vec::<f64>()
+                    .unwrap_or_default();
+                [
+                    g.first().copied().unwrap_or(0.0),
+                    g.get(1).copied().unwrap_or(0.0),
+                ]
+            },
             similarity: sim.map(|s| s.grads(&grads)),
         }
     }
@@ -425,7 +470,8 @@ impl BiTrajectoryConfig {
     /// Distils `data` by matching `experts` (trajectories of [`train_bi_expert`]): the
     /// synthetic pairs start as random real pairs (or noise), then each iteration draws an
     /// expert and a start epoch, unrolls the student, and steps the images, the text
-    /// embeddings and the step size by SGD with momentum on their meta-gradients.
+    /// embeddings and the step sizes (one per side, or one shared: `per_side_lr`) by SGD with
+    /// momentum on their meta-gradients.
     pub fn distill(
         &self,
         arch: &BiArch,
@@ -466,8 +512,8 @@ impl BiTrajectoryConfig {
             images = images.random_like(burn::tensor::Distribution::Normal(0.0, 1.0));
             text = text.random_like(burn::tensor::Distribution::Normal(0.0, 1.0));
         }
-        let mut lr = self.init_lr;
-        let (mut vx, mut vt, mut vlr) = (images.zeros_like(), text.zeros_like(), 0.0f64);
+        let mut lr = [self.init_lr; 2];
+        let (mut vx, mut vt, mut vlr) = (images.zeros_like(), text.zeros_like(), [0.0f64; 2]);
         let mut sim = self.similarity.as_ref().map(|c| {
             device.seed(self.seed);
             LowRankSimilarity::new(n, c.rank, c.alpha, device)
@@ -528,9 +574,22 @@ impl BiTrajectoryConfig {
                 *v = v.momentum(&g, self.momentum);
                 *cur = cur.descend(v, cfg.lr);
             }
-            vlr = self.momentum * vlr + glr;
-            lr = (lr - self.lr_lr * vlr).max(1e-6);
-            progress.tick(1, || format!("matching loss {loss:.4}, step size {lr:.4}"));
+            // One shared step size moves both entries by the sum of the two sides' gradients.
+            let glr = if self.per_side_lr {
+                glr
+            } else {
+                [glr[0] + glr[1]; 2]
+            };
+            for k in 0..2 {
+                vlr[k] = self.momentum * vlr[k] + glr[k];
+                lr[k] = (lr[k] - self.lr_lr * vlr[k]).max(1e-6);
+            }
+            progress.tick(1, || {
+                format!(
+                    "matching loss {loss:.4}, step sizes {:.4} (image), {:.4} (text)",
+                    lr[0], lr[1]
+                )
+            });
         }
         let similarity = sim.map(|s| s.matrix()).transpose()?;
         DistilledPairs::new(data, captions, images, text, &init, &text_init, lr, losses).map(
@@ -543,9 +602,10 @@ impl BiTrajectoryConfig {
     }
 }
 
-/// The student's matching loss after an unroll: from `start`, one SGD step with step size
-/// `lr` `[1]` per minibatch of synthetic pairs in `batches`, then [`bi_trajectory_loss`]
-/// against `target`. Tracked in `images` `[n, C, H, W]`, `text` `[n, d]` and `lr` wherever
+/// The student's matching loss after an unroll: from `start`, one SGD step per minibatch of
+/// synthetic pairs in `batches` with step size `lr` (`[1]`: both sides; `[2]`: the image side's
+/// then the text side's, seed 001's `syn_lr_img` and `syn_lr_txt`), then
+/// [`bi_trajectory_loss`] against `target`. Tracked in `images` `[n, C, H, W]`, `text` `[n, d]` and `lr` wherever
 /// any of them is an autodiff tensor (the others are lifted onto the graph as constants), so
 /// `backward()` gives the meta-gradients; plain otherwise.
 ///
@@ -617,6 +677,10 @@ pub fn unrolled_bi_loss_with(
         (images, text, lr)
     };
     let similarity = similarity.map(|s| if tracked { s.lifted() } else { s.clone() });
+    let (lr_image, lr_text) = match lr.dims() {
+        [2] => (lr.clone().narrow(0, 0, 1), lr.narrow(0, 1, 1)),
+        _ => (lr.clone(), lr),
+    };
     let (start, target) = if tracked {
         (start.autodiff(), target.autodiff())
     } else {
@@ -633,7 +697,7 @@ pub fn unrolled_bi_loss_with(
         let t = text.clone().select(0, idx.clone());
         let s = similarity.as_ref().map(|s| s.block(idx));
         let (_, g) = arch.loss_and_grads_soft(&theta, x, t, s);
-        theta = theta.sgd_step_tensor(&g, &lr);
+        theta = theta.sgd_step_sides(&g, &lr_image, &lr_text);
     }
     bi_trajectory_loss(&theta, &start, &target)
 }
@@ -777,15 +841,18 @@ impl LowRankSimilarity {
 }
 
 /// A distilled set of pairs: synthetic images and continuous text embeddings, the learned
-/// step size, the matching losses, and each synthetic text's nearest real caption before and
+/// step sizes, the matching losses, and each synthetic text's nearest real caption before and
 /// after distillation.
 #[derive(Debug, Clone)]
 pub struct DistilledPairs {
     /// The pairs as a training set (each image with its synthetic text embedding); each
     /// image's caption is the real caption nearest its text embedding.
     pub set: EmbeddedPairs,
-    /// The learned student step size.
+    /// The learned student step size of the image side (of both sides when one is shared);
+    /// fresh models train with it, as seed 001's code evaluates (`lr_net = syn_lr_img`).
     pub lr: f64,
+    /// The learned student step size of the text side (equal to `lr` when one is shared).
+    pub lr_text: f64,
     /// The matching loss of every iteration.
     pub losses: Vec<f64>,
     /// Nearest real caption of each synthetic text at initialisation.
@@ -807,7 +874,7 @@ impl DistilledPairs {
         text: Tensor<2>,
         init: &[usize],
         text_init: &[f32],
-        lr: f64,
+        lr: [f64; 2],
         losses: Vec<f64>,
     ) -> Result<Self> {
         let real = data.pairs();
@@ -862,7 +929,8 @@ impl DistilledPairs {
         };
         Ok(DistilledPairs {
             set: EmbeddedPairs::new(pairs, t, d)?,
-            lr,
+            lr: lr[0],
+            lr_text: lr[1],
             losses,
             nearest_before: before,
             nearest_after: after,

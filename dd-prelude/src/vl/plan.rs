@@ -171,6 +171,8 @@ impl VlPlan {
                 init_lr: scale.pick(0.05, 0.02, 0.05),
                 lr_images: scale.pick(10.0, 1000.0, 10.0),
                 lr_text: scale.pick(0.01, 1.0, 0.01),
+                // One step size shared by both sides: the settings above were measured with it.
+                per_side_lr: false,
                 ..BiTrajectoryConfig::new(100)
             },
             // LoRS's rank and alpha. Its rate of 10 made the matching loss diverge on Twemoji
