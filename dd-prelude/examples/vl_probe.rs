@@ -11,7 +11,9 @@
 //! step size, `side` 1/0 one step size per side (seed 001's) or one shared, `seed`; LoRS's similarity: `sim` rank (turns it on), `ls` its rate, `alpha`.
 //! Environment: `PROBE_RANDOM` random draws (default 3); `PROBE_CORESETS=1` also scores the
 //! full-data row and the plan's coreset rows; `PROBE_EXPERTS`, `PROBE_EXPERT_EPOCHS`,
-//! `PROBE_EXPERT_LR` change the plan's experts.
+//! `PROBE_EXPERT_LR` change the plan's experts; `PROBE_VAL=k` scores on `k` held-out training
+//! images instead of the test split; `PROBE_PLAN_LR=0` skips the plan-lr scoring; `PROBE_EMB_DIR` reads the caption embeddings from files
+//! (see `common/vl_plan.rs`).
 
 #[path = "common/vl_plan.rs"]
 mod vl_plan;
@@ -24,8 +26,7 @@ use dd_prelude::*;
 fn main() -> anyhow::Result<()> {
     let plan = vl_plan::cpu_plan();
     let dev = device();
-    let minilm = MiniLm::load_default(&dev)?;
-    let data = plan.twemoji(&minilm)?;
+    let data = vl_plan::data(&plan, &dev)?;
     println!("{}\n{}", plan.summary(), data.summary());
     let enc = plan.encoder(data.train.text_dim());
     let eval = plan.eval.clone().with_progress(false);
@@ -130,7 +131,9 @@ fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         let r = plan.score_distilled(&format!("{spec} (learned lr)"), &data, &d, &dev)?;
         line(&r, t.elapsed().as_secs_f64());
-        score(&format!("{spec} (plan lr)"), &d.set)?;
+        if vl_plan::env("PROBE_PLAN_LR") != Some(0.0) {
+            score(&format!("{spec} (plan lr)"), &d.set)?;
+        }
     }
     Ok(())
 }

@@ -35,8 +35,7 @@ fn main() -> anyhow::Result<()> {
     );
     let plan = vl_plan::cpu_plan();
     let dev = device();
-    let minilm = MiniLm::load_default(&dev)?;
-    let data = plan.twemoji(&minilm)?;
+    let data = vl_plan::data(&plan, &dev)?;
     let arch = BiArch::new(&plan.encoder(data.train.text_dim()))?;
     let experts = plan.experts(&data, &dev)?;
     let idx = data.train.pairs().sample(100, 0);
