@@ -89,29 +89,7 @@ fn bi_gradients(fd: Fd) {
         },
         fd,
     );
-    check_scalar_meta_gradient(
-        "bi-trajectory (step size)",
-        0.1,
-        sx.dtype(),
-        &dev,
-        |lr, _| {
-            unrolled_bi_loss(
-                &arch,
-                &start,
-                &target,
-                sx.clone(),
-                st.clone(),
-                lr,
-                &batches(),
-            )
-        },
-        fd,
-    );
-    // Seed 001's two step sizes, `[2]` = (image side, text side): each against finite
-    // differences with the other held, and equal values reproduce the shared step size.
-    let pair = |a: f64, b: f64| {
-        Tensor::<1>::from_data(TensorData::new(vec![a, b], [2]), &dev).cast(sx.dtype())
-    };
+    // The loss at step size(s) `lr`: `[1]` shared by both sides, `[2]` = (image, text).
     let loss_at = |lr: Tensor<1>| {
         unrolled_bi_loss(
             &arch,
@@ -122,6 +100,19 @@ fn bi_gradients(fd: Fd) {
             lr,
             &batches(),
         )
+    };
+    check_scalar_meta_gradient(
+        "bi-trajectory (step size)",
+        0.1,
+        sx.dtype(),
+        &dev,
+        |lr, _| loss_at(lr),
+        fd,
+    );
+    // Seed 001's two step sizes: each against finite differences with the other held, and
+    // equal values reproduce the shared step size.
+    let pair = |a: f64, b: f64| {
+        Tensor::<1>::from_data(TensorData::new(vec![a, b], [2]), &dev).cast(sx.dtype())
     };
     let (shared, split): (f64, f64) = (
         loss_at(lr()).into_scalar(),
