@@ -146,3 +146,28 @@ fn input_and_weight_gradients_are_the_convolutions_adjoints() {
         }
     }
 }
+
+/// Views that are not plain contiguous buffers (an offset slice, a transposed input) give the
+/// same convolution as their contiguous copies.
+#[test]
+fn strided_and_offset_views_convolve_as_their_copies() {
+    let dev = dd_prelude::device();
+    let w = randn([4, 16, 3, 3], &dev);
+    let big = randn([6, 16, 5, 7], &dev);
+    let offset = big.clone().slice([2..6, 0..16, 0..5, 0..7]);
+    let transposed = randn([4, 16, 7, 5], &dev).swap_dims(2, 3);
+    for (what, view) in [("offset", offset), ("transposed", transposed)] {
+        let copy = Tensor::<4>::from_data(view.to_data(), &dev);
+        let gap = max_abs_diff(
+            conv2d_unit_stride(view.clone(), w.clone(), None, [1, 1]),
+            conv2d_unit_stride(copy.clone(), w.clone(), None, [1, 1]),
+        );
+        assert!(gap < 1e-5, "{what}: forward differs by {gap}");
+        let dy = randn([4, 4, 5, 7], &dev);
+        let gap = max_abs_diff(
+            conv2d_unit_stride_dw(view, dy.clone(), [3, 3], [1, 1]),
+            conv2d_unit_stride_dw(copy, dy, [3, 3], [1, 1]),
+        );
+        assert!(gap < 1e-4, "{what}: weight gradient differs by {gap}");
+    }
+}

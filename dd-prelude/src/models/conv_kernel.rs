@@ -357,7 +357,7 @@ pub(crate) fn dims4(t: &FlexTensor) -> [usize; 4] {
 
 /// `t` as a contiguous slice (copied only when `t` is a strided view).
 pub(crate) fn contiguous(t: &FlexTensor) -> FlexTensor {
-    if t.as_slice::<u8>().is_some() || t.is_contiguous() && t.layout().start_offset() == 0 {
+    if t.is_contiguous() {
         t.clone()
     } else {
         t.to_contiguous()
