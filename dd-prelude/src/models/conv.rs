@@ -1,18 +1,16 @@
-//! Stride-1 convolution as one batched matrix product over the unfolded input (im2col).
+//! Stride-1 convolution and its two gradients, routed to the fastest form for the device.
 //!
-//! Burn's CPU backend runs a convolution as one small matrix product per image and per tile,
-//! and its weight gradient as a convolution whose kernel is the output gradient: for an input
-//! with few channels (the first layer of an image network: 1 or 3) those products have 3 to
-//! 27 rows and reach a few percent of the CPU's peak. Unfolding the input into its
-//! `c_in * kh * kw` patch rows turns the convolution into `W [c_out, c_in kh kw] x cols`, the
-//! weight gradient into `dy x cols^T` and the input gradient into `W^T x dy` folded back:
-//! three large products. Everything is made of ordinary tensor ops (pad, slice, concatenation,
-//! matrix product), so Burn's autodiff differentiates it, twice where the meta-gradient engine
-//! needs it, on every backend.
-//!
-//! The unfolded input is `kh * kw` times the size of the input, so [`conv2d_unit_stride`] only
-//! unfolds when `c_in * kh * kw <= UNFOLD_MAX_ROWS` (the first layers); wider inputs go to
-//! Burn's convolution, whose products are already large there.
+//! - On the CPU backend (`flex`, f32 or f64): the kernels of
+//!   [`UnitConvBackend`](super::UnitConvBackend), one image's patch matrix at a time in cache,
+//!   differentiable twice over ([`conv2d_unit_stride`], [`conv2d_unit_stride_dx`],
+//!   [`conv2d_unit_stride_dw`]).
+//! - Elsewhere, for an input with few channels (the first layer of an image network: 1 or 3),
+//!   the input unfolded into its `c_in * kh * kw` patch rows (im2col): the convolution becomes
+//!   `W [c_out, c_in kh kw] x cols`, the weight gradient `dy x cols^T` and the input gradient
+//!   `W^T x dy` folded back, three large products in ordinary tensor ops that autodiff
+//!   differentiates on every backend. The unfolded input is `kh * kw` times the size of the
+//!   input, so this applies only when `c_in * kh * kw <= UNFOLD_MAX_ROWS`; wider inputs go to
+//!   Burn's convolution and its transposed and axis-swapped forms.
 //!
 //! # Example
 //! ```
