@@ -437,6 +437,16 @@ impl Geom {
     fn pointwise(&self) -> bool {
         self.kh == 1 && self.kw == 1 && self.ph == 0 && self.pw == 0
     }
+    /// One image's patch matrix: the image itself when [`Geom::pointwise`], else built by
+    /// [`im2col`] in `buf`.
+    fn patches<'a, T: Real>(&self, image: &'a [T], buf: &'a mut [T]) -> &'a [T] {
+        if self.pointwise() {
+            image
+        } else {
+            im2col(self, image, buf);
+            buf
+        }
+    }
 }
 
 /// One image's patch matrix `cols` `[c_in kh kw, ho wo]` (row `(c, a, b)`, column
@@ -599,12 +609,7 @@ fn forward<T: Real>(
     let scratch = if g.pointwise() { 0 } else { k * p };
     per_image(&mut y, g.c_out * p, scratch, split, |i, yi, cols| {
         let xi = &xs[i * g.image_len()..(i + 1) * g.image_len()];
-        let cols: &[T] = if g.pointwise() {
-            xi
-        } else {
-            im2col(&g, xi, cols);
-            cols
-        };
+        let cols = g.patches(xi, cols);
         if let Some(b) = bs {
             for (row, &bo) in yi.chunks_mut(p).zip(b) {
                 row.fill(bo);
@@ -718,12 +723,7 @@ fn weight_grad<T: Real>(
     // dW [c_out, k] += dy_i [c_out, p] cols_i^T [p, k], per image.
     let accumulate = |i: usize, dw: &mut [T], cols: &mut [T], threads: gemm::Parallelism| {
         let xi = &xs[i * g.image_len()..(i + 1) * g.image_len()];
-        let cols: &[T] = if g.pointwise() {
-            xi
-        } else {
-            im2col(&g, xi, cols);
-            cols
-        };
+        let cols = g.patches(xi, cols);
         let dyi = &dys[i * c_out * p..(i + 1) * c_out * p];
         // SAFETY: cols^T is cols [k, p] read with swapped strides.
         unsafe {
