@@ -457,11 +457,8 @@ impl BiTrajectoryConfig {
                     .into_data()
                     .convert::<f64>()
                     .try_into_vec::<f64>()
-                    .unwrap_or_default();
-                [
-                    g.first().copied().unwrap_or(0.0),
-                    g.get(1).copied().unwrap_or(0.0),
-                ]
+                    .expect("the step sizes' gradient converts to f64");
+                [g[0], g[1]]
             },
             similarity: sim.map(|s| s.grads(&grads)),
         }
