@@ -381,3 +381,83 @@ fn pair_set_subsets_batches_and_shows_rows() {
     .unwrap_err();
     assert!(e.to_string().contains("images vs captions"), "{e}");
 }
+
+#[test]
+fn twemoji_categories_label_every_image_by_its_category() {
+    let dir = temp_dir("twemoji-categories");
+    let img = dir.join("img").join("64");
+    // one colour per category, so a pixel tells which label an image must carry
+    let (red, green, blue) = ([255, 0, 0], [0, 255, 0], [0, 0, 255]);
+    let files = [
+        ("a1.png", "Flags", red),
+        ("a2.png", "Flags", red),
+        ("b1.png", "Food & Drink", green),
+        ("b2.png", "Food & Drink", green),
+        ("b2-1f3fd.png", "Food & Drink", green),
+        ("c1.png", "Activities", blue),
+        ("c2.png", "Activities", blue),
+        ("tone.png", "Component", [9, 9, 9]),
+    ];
+    for (f, _, c) in files {
+        solid_png(&img.join(f), 64, 64, c);
+    }
+    let json: Vec<serde_json::Value> = files
+        .iter()
+        .filter(|(f, _, _)| !f.contains("-1f3fd"))
+        .map(|(f, cat, _)| {
+            let mut e = serde_json::json!({"name": f, "image": f, "has_img_twitter": true, "category": cat});
+            if *f == "b2.png" {
+                e["skin_variations"] =
+                    serde_json::json!({"1F3FD": {"image": "b2-1f3fd.png", "has_img_twitter": true}});
+            }
+            e
+        })
+        .collect();
+    std::fs::write(
+        dir.join("emoji.json"),
+        serde_json::Value::from(json).to_string(),
+    )
+    .unwrap();
+
+    let s = Twemoji::new(&dir)
+        .with_image_size(8)
+        .with_skin_tones(true)
+        .with_test_fraction(0.5)
+        .load_categories()
+        .unwrap();
+    let classes = ["Activities", "Flags", "Food & Drink"].map(String::from);
+    assert_eq!(
+        s.train.classes(),
+        &classes,
+        "Component left out, names sorted"
+    );
+    assert_eq!(s.test.classes(), &classes);
+    // stratified by emoji: one of the two emoji of every category in each split, the
+    // skin-tone variant with its base emoji
+    assert_eq!(s.train.len() + s.test.len(), 7);
+    for set in [&s.train, &s.test] {
+        let mut per_class = [0usize; 3];
+        for i in 0..set.len() {
+            per_class[set.labels()[i]] += 1;
+        }
+        assert!(
+            per_class.iter().all(|&k| (1..=2).contains(&k)),
+            "{per_class:?}"
+        );
+        for i in 0..set.len() {
+            let px = set.pixels(i);
+            let plane = 64;
+            let rgb = [px[0], px[plane], px[2 * plane]];
+            let brightest = (0..3).max_by(|&a, &b| rgb[a].total_cmp(&rgb[b])).unwrap();
+            // red = Flags (1), green = Food & Drink (2), blue = Activities (0)
+            assert_eq!(
+                set.labels()[i],
+                [1, 2, 0][brightest],
+                "image {i} of {}",
+                set.name()
+            );
+        }
+    }
+    let e = err_text(Twemoji::new(&dir).with_test_fraction(1.5).load_categories());
+    assert!(e.contains("test_fraction"), "{e}");
+}

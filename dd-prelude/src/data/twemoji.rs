@@ -2,15 +2,16 @@
 //! default for vision-language work. 1,911 emoji (3,786 images with the skin-tone variants),
 //! 64x64 PNGs, captioned with their Unicode names and short names.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
 use super::decode::decode_file;
 use super::files::data_dir;
+use super::image_set::{ImageSet, ImageSplits};
 use super::pairs::{PairSet, PairSplits};
-use super::sampling::split_plain;
+use super::sampling::{split, split_plain};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
@@ -29,6 +30,8 @@ struct Entry {
     has_img_twitter: bool,
     #[serde(default)]
     skin_variations: BTreeMap<String, Variation>,
+    #[serde(default)]
+    category: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -108,27 +111,7 @@ impl Twemoji {
     /// Reads the pairs and splits them; a skin-tone variant goes to the split of its base
     /// emoji, so no test emoji is seen in training under another tone.
     pub fn load(&self) -> Result<PairSplits> {
-        crate::error::ensure(
-            (0.0..1.0).contains(&self.test_fraction),
-            "Twemoji",
-            "test_fraction",
-            || format!("is {}; expected 0 <= fraction < 1", self.test_fraction),
-        )?;
-        let json = self.dir.join("emoji.json");
-        let img_dir = [
-            self.dir.join("img").join("64"),
-            self.dir.join("img/twitter/64"),
-        ]
-        .into_iter()
-        .find(|d| d.is_dir())
-        .ok_or_else(|| {
-            Error::data(
-                &self.dir,
-                "no img/64/ folder of PNGs; run `bash scripts/fetch-data.sh` or point the \
-                     reader at the unpacked emoji-datasource-twitter package",
-            )
-        })?;
-        let groups = read_entries(&json, self.skin_tones)?;
+        let (img_dir, groups) = self.entries()?;
         let (train_ids, test_ids) = split_plain(groups.len(), self.test_fraction, self.seed);
         let train = self.read_group_images(&img_dir, &groups, &train_ids, "Twemoji train", None)?;
         let test = self.read_group_images(
@@ -157,24 +140,10 @@ impl Twemoji {
         name: &str,
         stats: Option<(Vec<f32>, Vec<f32>)>,
     ) -> Result<PairSet> {
-        let items: Vec<&(String, Vec<String>)> = which.iter().flat_map(|&g| &groups[g]).collect();
-        let mut progress = Progress::new(format!("reading {name}"), items.len()).with_print(false);
-        let mut pixels = Vec::new();
-        let mut captions = Vec::with_capacity(items.len());
-        let mut ids = Vec::with_capacity(items.len());
-        for (file, caps) in items {
-            let path = img_dir.join(file);
-            if !path.is_file() {
-                return Err(Error::data(
-                    &path,
-                    format!("missing: emoji.json lists this image for `{}`", caps[0]),
-                ));
-            }
-            pixels.extend(decode_file(&path, self.image_size, 3)?);
-            captions.push(caps.clone());
-            ids.push(file.clone());
-            progress.tick(1, String::new);
-        }
+        let items: Vec<&Member> = which.iter().flat_map(|&g| &groups[g].members).collect();
+        let pixels = self.decode(img_dir, &items, name)?;
+        let captions = items.iter().map(|(_, caps)| caps.clone()).collect();
+        let ids = items.iter().map(|(file, _)| file.clone()).collect();
         let shape = [3, self.image_size, self.image_size];
         let set = match stats {
             None => PairSet::from_pixels(name, shape, pixels, captions, ids)?,
@@ -184,10 +153,119 @@ impl Twemoji {
         };
         Ok(set.with_credit(TWEMOJI_CREDIT))
     }
+
+    /// The emoji as an image classification set: every image labelled with its category in
+    /// emoji-datasource (`Smileys & Emotion`, `People & Body`, `Animals & Nature`,
+    /// `Food & Drink`, `Travel & Places`, `Activities`, `Objects`, `Symbols`, `Flags`; the
+    /// five skin-tone swatches of `Component` are left out), split by emoji with the reader's
+    /// test fraction and seed, stratified by category. Nine unbalanced classes (85 to 386
+    /// emoji) of colour drawings: a real image set unlike Fashion-MNIST, for checking that a
+    /// plan is not tuned to one data set.
+    ///
+    /// # Example
+    /// ```no_run
+    /// use dd_prelude::*;
+    /// let cats = Twemoji::new(Twemoji::default_dir()).with_image_size(32).load_categories()?;
+    /// assert_eq!(cats.train.num_classes(), 9);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn load_categories(&self) -> Result<ImageSplits> {
+        let (img_dir, groups) = self.entries()?;
+        let groups: Vec<&Group> = groups
+            .iter()
+            .filter(|g| g.category != "Component")
+            .collect();
+        let classes: Vec<String> = groups
+            .iter()
+            .map(|g| g.category.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let label = |g: &Group| classes.iter().position(|c| *c == g.category).unwrap_or(0);
+        let labels: Vec<usize> = groups.iter().map(|g| label(g)).collect();
+        let (train_ids, test_ids) = split(&labels, classes.len(), self.test_fraction, self.seed);
+        let read = |ids: &[usize], name: &str| -> Result<(Vec<f32>, Vec<usize>)> {
+            let items: Vec<&Member> = ids.iter().flat_map(|&g| &groups[g].members).collect();
+            let labels = ids
+                .iter()
+                .flat_map(|&g| std::iter::repeat_n(labels[g], groups[g].members.len()))
+                .collect();
+            Ok((self.decode(&img_dir, &items, name)?, labels))
+        };
+        let shape = [3, self.image_size, self.image_size];
+        let (pixels, train_labels) = read(&train_ids, "Twemoji categories train")?;
+        let train = ImageSet::from_pixels(
+            "Twemoji categories train",
+            shape,
+            pixels,
+            train_labels,
+            classes.clone(),
+        )?;
+        let (pixels, test_labels) = read(&test_ids, "Twemoji categories test")?;
+        let test = ImageSet::from_pixels_with_stats(
+            "Twemoji categories test",
+            shape,
+            pixels,
+            test_labels,
+            classes,
+            train.mean().to_vec(),
+            train.std().to_vec(),
+        )?;
+        Ok(ImageSplits { train, test })
+    }
+
+    /// The image folder and the emoji list, after checking the options.
+    fn entries(&self) -> Result<(PathBuf, Vec<Group>)> {
+        crate::error::ensure(
+            (0.0..1.0).contains(&self.test_fraction),
+            "Twemoji",
+            "test_fraction",
+            || format!("is {}; expected 0 <= fraction < 1", self.test_fraction),
+        )?;
+        let img_dir = [
+            self.dir.join("img").join("64"),
+            self.dir.join("img/twitter/64"),
+        ]
+        .into_iter()
+        .find(|d| d.is_dir())
+        .ok_or_else(|| {
+            Error::data(
+                &self.dir,
+                "no img/64/ folder of PNGs; run `bash scripts/fetch-data.sh` or point the \
+                     reader at the unpacked emoji-datasource-twitter package",
+            )
+        })?;
+        let groups = read_entries(&self.dir.join("emoji.json"), self.skin_tones)?;
+        Ok((img_dir, groups))
+    }
+
+    /// The pixels of `items` (RGB, the reader's size, in `[0, 1]`), in order.
+    fn decode(&self, img_dir: &Path, items: &[&Member], name: &str) -> Result<Vec<f32>> {
+        let mut progress = Progress::new(format!("reading {name}"), items.len()).with_print(false);
+        let mut pixels = Vec::new();
+        for (file, caps) in items {
+            let path = img_dir.join(file);
+            if !path.is_file() {
+                return Err(Error::data(
+                    &path,
+                    format!("missing: emoji.json lists this image for `{}`", caps[0]),
+                ));
+            }
+            pixels.extend(decode_file(&path, self.image_size, 3)?);
+            progress.tick(1, String::new);
+        }
+        Ok(pixels)
+    }
 }
 
-/// One emoji: its base image then its skin-tone variants, each `(file, captions)`.
-type Group = Vec<(String, Vec<String>)>;
+/// One image of an emoji: `(file, captions)`.
+type Member = (String, Vec<String>);
+
+/// One emoji: its category, then its base image and its skin-tone variants.
+struct Group {
+    category: String,
+    members: Vec<Member>,
+}
 
 /// Emoji with a Twitter image, each as a group: the base image first, then (optionally) its
 /// skin-tone variants; every member is `(file, captions)`.
@@ -215,7 +293,7 @@ fn read_entries(json: &Path, skin_tones: bool) -> Result<Vec<Group>> {
                 captions.push(s);
             }
         }
-        let mut group = vec![(e.image.clone(), captions)];
+        let mut members = vec![(e.image.clone(), captions)];
         if skin_tones {
             for (code, v) in &e.skin_variations {
                 if v.has_img_twitter {
@@ -224,11 +302,14 @@ fn read_entries(json: &Path, skin_tones: bool) -> Result<Vec<Group>> {
                         .map(tone_name)
                         .collect::<Vec<_>>()
                         .join(", ");
-                    group.push((v.image.clone(), vec![format!("{name}: {tones}")]));
+                    members.push((v.image.clone(), vec![format!("{name}: {tones}")]));
                 }
             }
         }
-        groups.push(group);
+        groups.push(Group {
+            category: e.category.clone().unwrap_or_default(),
+            members,
+        });
     }
     if groups.is_empty() {
         return Err(Error::data(json, "no emoji with a Twitter image"));
