@@ -1,5 +1,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::SeedableRng;
@@ -27,7 +28,8 @@ use crate::show::{Png, ShowImages};
 pub struct ImageSet {
     name: String,
     shape: [usize; 3],
-    images: Vec<f32>,
+    /// Shared, so a clone (a distillation's real pool, a plan's test set) copies no pixels.
+    images: Arc<Vec<f32>>,
     labels: Vec<usize>,
     classes: Vec<String>,
     mean: Vec<f32>,
@@ -135,7 +137,7 @@ impl ImageSet {
         Ok(ImageSet {
             name,
             shape,
-            images,
+            images: Arc::new(images),
             labels,
             classes,
             mean,
@@ -227,7 +229,7 @@ impl ImageSet {
         ImageSet {
             name: format!("{} (subset of {})", self.name, indices.len()),
             shape: self.shape,
-            images,
+            images: Arc::new(images),
             labels: indices.iter().map(|&i| self.labels[i]).collect(),
             classes: self.classes.clone(),
             mean: self.mean.clone(),
@@ -310,7 +312,7 @@ impl ImageSet {
     pub fn tensor(&self, device: &Device) -> Tensor<4> {
         let [c, h, w] = self.shape;
         Tensor::from_data(
-            TensorData::new(self.images.clone(), [self.len(), c, h, w]),
+            TensorData::new(self.images.to_vec(), [self.len(), c, h, w]),
             device,
         )
     }

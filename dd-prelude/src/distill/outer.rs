@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
@@ -39,9 +39,12 @@ pub enum Init {
     Noise,
 }
 
-/// The real training set, uploaded once to the device, with its indices per class.
+/// The real training set with its indices per class; a batch is gathered on the host and
+/// sent to the device when drawn, so the pool holds no second copy of the set (the
+/// [`ImageSet`] shares its pixels).
 pub struct RealPool {
-    images: Tensor<4>,
+    data: ImageSet,
+    device: Device,
     by_class: Vec<Vec<usize>>,
     /// `[C, H, W]` of one image.
     pub shape: [usize; 3],
@@ -73,7 +76,8 @@ impl RealPool {
             ));
         }
         Ok(RealPool {
-            images: data.tensor(device),
+            data: data.clone(),
+            device: device.clone(),
             by_class,
             shape: data.image_shape(),
             classes: data.classes().to_vec(),
@@ -96,8 +100,8 @@ impl RealPool {
     /// `n` random images of class `c` (all of them when the class has fewer), on the device.
     pub fn batch(&self, c: usize, n: usize, rng: &mut StdRng) -> Tensor<4> {
         let pool = &self.by_class[c];
-        let idx: Vec<i64> = if n >= pool.len() {
-            let mut v: Vec<i64> = pool.iter().map(|&i| i as i64).collect();
+        let idx: Vec<usize> = if n >= pool.len() {
+            let mut v = pool.clone();
             v.shuffle(rng);
             v
         } else {
@@ -109,16 +113,11 @@ impl RealPool {
                     let vj = *picked.get(&j).unwrap_or(&j);
                     let vk = *picked.get(&k).unwrap_or(&k);
                     picked.insert(j, vk);
-                    pool[vj] as i64
+                    pool[vj]
                 })
                 .collect()
         };
-        let device = self.images.device();
-        let len = idx.len();
-        self.images.clone().select(
-            0,
-            Tensor::<1, Int>::from_data(TensorData::new(idx, [len]), &device),
-        )
+        self.data.batch(&idx, &self.device).0
     }
 }
 
@@ -290,7 +289,7 @@ impl SynState {
     /// normal noise, with SGD momentum `momentum`; `seed` fixes the draw.
     pub fn init(real: &RealPool, ipc: usize, init: Init, momentum: f64, seed: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(mix(seed, u64::MAX));
-        let device = real.images.device();
+        let device = real.device.clone();
         let [c, h, w] = real.shape;
         let classes = real.num_classes();
         let values = match init {
