@@ -256,3 +256,48 @@ fn network_backward_equals_autodiff_of_the_burn_convnet_and_mlp() {
         );
     }
 }
+
+/// A plain pass runs instance norm and ReLU as one fused pass ([`MetaLayer::forward_relu`]):
+/// its ReLU taps and gradients equal the tracked pass's, which runs the two layers apart, and
+/// a tracked upstream gradient on the plain tape (the fused cache's tensor-op fallback) gives
+/// the same gradients again.
+#[test]
+fn fused_norm_relu_equals_the_two_layers() {
+    let dev = device();
+    let _serial = seeded(&dev, 23);
+    let cfg = ConvNetConfig::new(3, 2, [8, 8]).with_width(6).with_depth(2);
+    let arch = MetaArch::convnet(&cfg).unwrap();
+    let params = arch.init(&dev);
+    let [c, h, w] = arch.input_shape();
+    let x = randn([5, c, h, w], &dev);
+    let t = one_hot(&[0, 1, 2, 0, 1], arch.classes(), &dev);
+    let (_, plain) = arch.forward_taps(&params, x.clone());
+    let (_, tracked) = arch.forward_taps(&params.require_grad(), x.clone());
+    assert_eq!(plain.relu_outputs.len(), 2);
+    for (a, b) in plain.relu_outputs.iter().zip(&tracked.relu_outputs) {
+        assert_close("relu tap", a, b, 1e-5);
+    }
+    let (_, fused) = arch.loss_and_grads(&params, x.clone(), &t);
+    let (logits, tape) = arch.forward(&params, x.clone());
+    let (_, probs) = SoftmaxCrossEntropyOp.forward(logits, t.clone());
+    let dlogits = SoftmaxCrossEntropyOp.backward(&probs, &t);
+    let (fallback, _) = arch.backward(&params, &tape, dlogits.autodiff().require_grad(), false);
+    let tracked = params.require_grad();
+    let (logits, _) = arch.forward(&tracked, x);
+    let (loss, _) = SoftmaxCrossEntropyOp.forward(logits, t.autodiff());
+    let auto = tracked.grads_from(&loss.backward());
+    for i in 0..params.len() {
+        assert_close(
+            &format!("param {i}"),
+            &fused.values()[i],
+            &auto.values()[i],
+            1e-4,
+        );
+        assert_close(
+            &format!("param {i}, tracked upstream gradient"),
+            &fallback.values()[i],
+            &auto.values()[i],
+            1e-4,
+        );
+    }
+}

@@ -332,7 +332,27 @@ pub trait MetaLayer: Debug + Send + Sync {
     fn is_activation(&self) -> bool {
         false
     }
+
+    /// Whether this is [`ReluLayer`], which the layer before it may fuse into its own forward
+    /// ([`MetaLayer::forward_relu`]); false by default.
+    fn is_relu(&self) -> bool {
+        false
+    }
+
+    /// This layer's forward followed by a ReLU, in one pass, where the layer has such a form
+    /// for these inputs; `None` (the default) runs the two layers one after the other. The
+    /// cache must serve [`MetaLayer::backward`] for the gradient at the ReLU's output: the
+    /// ReLU's own backward then passes its upstream gradient through.
+    fn forward_relu(&self, params: LayerParams<'_>, x: &Act) -> Option<(Act, Cache)> {
+        let _ = (params, x);
+        None
+    }
 }
+
+/// The cache [`ReluLayer`] keeps when the layer before it ran the ReLU
+/// ([`MetaLayer::forward_relu`]): its backward passes the gradient through.
+#[derive(Debug, Clone, Copy)]
+pub struct FusedRelu;
 
 /// The backward result of a layer without parameters.
 fn input_grad_only(dx: Act) -> (Option<Act>, Vec<Tensor<1>>) {
@@ -528,6 +548,14 @@ impl MetaLayer for InstanceNormLayer {
         (Act::Map(y), Arc::new(c))
     }
 
+    /// Plain passes (the real batch's gradient, the inner training steps) run the norm and the
+    /// ReLU as one pass of the fused CPU kernel and keep no mask.
+    fn forward_relu(&self, params: LayerParams<'_>, x: &Act) -> Option<(Act, Cache)> {
+        let Act::Map(x) = x else { return None };
+        let (y, c) = INSTANCE_NORM.forward_relu(x.clone(), params.get(0), params.get(1))?;
+        Some((Act::Map(y), Arc::new(c)))
+    }
+
     fn backward(
         &self,
         params: LayerParams<'_>,
@@ -652,6 +680,9 @@ impl MetaLayer for ReluLayer {
         dy: Act,
         _: bool,
     ) -> (Option<Act>, Vec<Tensor<1>>) {
+        if cache.downcast_ref::<FusedRelu>().is_some() {
+            return input_grad_only(dy);
+        }
         let dx = match cached::<Act>(cache) {
             Act::Map(m) => Act::Map(ReluOp.backward(m, dy.into_map())),
             Act::Flat(m) => Act::Flat(ReluOp.backward(m, dy.into_flat())),
@@ -660,6 +691,10 @@ impl MetaLayer for ReluLayer {
     }
 
     fn is_activation(&self) -> bool {
+        true
+    }
+
+    fn is_relu(&self) -> bool {
         true
     }
 }

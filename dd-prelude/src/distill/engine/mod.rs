@@ -112,8 +112,8 @@ use burn::tensor::{Device, Gradients, Tensor};
 use crate::error::{Error, Result};
 use crate::models::{ConvNet, ConvNetConfig, Mlp, MlpConfig, NormKind, PoolKind};
 use layers::{
-    Act, AvgPool2Layer, Cache, Conv2dLayer, FlattenLayer, InstanceNormLayer, LayerParams,
-    LinearLayer, MetaLayer, ParamSpec, ReluLayer,
+    Act, AvgPool2Layer, Cache, Conv2dLayer, FlattenLayer, FusedRelu, InstanceNormLayer,
+    LayerParams, LinearLayer, MetaLayer, ParamSpec, ReluLayer,
 };
 use ops::{SoftmaxCrossEntropyOp, flat};
 
@@ -1060,7 +1060,16 @@ impl MetaArch {
         };
         let mut a = Act::Map(x);
         let last = self.layers.len() - 1;
+        let mut fused_relu = false;
         for (i, layer) in self.layers.iter().enumerate() {
+            if std::mem::take(&mut fused_relu) {
+                // the layer before ran this ReLU (`MetaLayer::forward_relu`)
+                if keep {
+                    tape.saved.push(Arc::new(FusedRelu));
+                }
+                tape.relu_outputs.push(activation_tap(&a));
+                continue;
+            }
             if i == last {
                 if let Act::Flat(f) = &a {
                     tape.features = Some(f.clone());
@@ -1069,18 +1078,21 @@ impl MetaArch {
                     return (a, tape);
                 }
             }
-            let (y, cache) = layer.forward(self.view(params, i), a);
+            let fused = (i + 1 < last && self.layers[i + 1].is_relu())
+                .then(|| layer.forward_relu(self.view(params, i), &a))
+                .flatten();
+            let (y, cache) = match fused {
+                Some(out) => {
+                    fused_relu = true;
+                    out
+                }
+                None => layer.forward(self.view(params, i), a),
+            };
             if keep {
                 tape.saved.push(cache);
             }
             if layer.is_activation() {
-                tape.relu_outputs.push(match &y {
-                    Act::Map(t) => t.clone(),
-                    Act::Flat(t) => {
-                        let [n, d] = t.dims();
-                        t.clone().reshape([n, d, 1, 1])
-                    }
-                });
+                tape.relu_outputs.push(activation_tap(&y));
             }
             a = y;
         }
@@ -1180,6 +1192,17 @@ impl MetaArch {
         let dlogits = SoftmaxCrossEntropyOp.backward(&probs, targets);
         let (grads, _) = self.backward(params, &tape, dlogits, false);
         (loss, grads)
+    }
+}
+
+/// An activation as [`Tape::relu_outputs`] keeps it: maps as they are, rows as `[n, d, 1, 1]`.
+fn activation_tap(a: &Act) -> Tensor<4> {
+    match a {
+        Act::Map(t) => t.clone(),
+        Act::Flat(t) => {
+            let [n, d] = t.dims();
+            t.clone().reshape([n, d, 1, 1])
+        }
     }
 }
 

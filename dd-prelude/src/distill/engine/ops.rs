@@ -204,11 +204,21 @@ pub struct NormCache {
 }
 
 /// Tracked passes keep the normalised input as a graph; untracked passes on the CPU keep only
-/// the input and its gain, for the fused kernel's backward.
+/// the input and its gain, for the fused kernel's backward, and the shift when a ReLU was
+/// fused after the norm ([`InstanceNormOp::forward_relu`]: its mask depends on the shift).
+// One cache per norm layer and pass: the variants' size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum NormCacheKind {
-    Graph { xhat: Tensor<3>, rstd: Tensor<3> },
-    Fused { x: Tensor<4>, gamma: Tensor<1> },
+    Graph {
+        xhat: Tensor<3>,
+        rstd: Tensor<3>,
+    },
+    Fused {
+        x: Tensor<4>,
+        gamma: Tensor<1>,
+        relu_beta: Option<Tensor<1>>,
+    },
 }
 
 impl InstanceNormOp {
@@ -224,11 +234,14 @@ impl InstanceNormOp {
     ) -> (Tensor<4>, NormCache) {
         let dims = x.dims();
         let [n, c, h, w] = dims;
-        let plain = |d: burn::tensor::Device| !d.is_autodiff();
-        if plain(x.device()) && plain(gamma.device()) && plain(beta.device()) {
+        if all_plain(&x, &gamma, &beta) {
             let y =
                 block_norm_relu_pool(x.clone(), gamma.clone(), beta, self.epsilon, false, false);
-            let kind = NormCacheKind::Fused { x, gamma };
+            let kind = NormCacheKind::Fused {
+                x,
+                gamma,
+                relu_beta: None,
+            };
             return (y, NormCache { kind, dims });
         }
         let (xhat, rstd) = standardise(x.reshape([n, c, h * w]), self.epsilon);
@@ -240,7 +253,52 @@ impl InstanceNormOp {
         (y.reshape(dims), NormCache { kind, dims })
     }
 
-    /// `(dx, dgamma, dbeta)` for the upstream gradient `dy`.
+    /// [`InstanceNormOp::forward`] then a ReLU, in one pass of the fused kernel, on plain
+    /// tensors: no ReLU mask is kept (the backward recomputes it from the input). `None` on
+    /// tracked tensors, which take the two ops one after the other.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::distill::engine::ops::*;
+    /// use burn::tensor::Tensor;
+    /// let dev = dd_prelude::device();
+    /// let x = Tensor::<4>::from_floats([[[[1.0, 2.0], [3.0, 4.0]]]], &dev);
+    /// let (g, b) = (Tensor::<1>::ones([1], &dev), Tensor::<1>::zeros([1], &dev));
+    /// let op = InstanceNormOp { epsilon: 1e-5 };
+    /// let (y, cache) = op.forward_relu(x.clone(), g.clone(), b.clone()).unwrap();
+    /// let (z, _) = op.forward(x, g.clone(), b);
+    /// assert!(y.equal(ReluOp.forward(z).0).all().into_scalar::<bool>());
+    /// let (dx, _, dbeta) = op.backward(&cache, &g, Tensor::ones([1, 1, 2, 2], &dev));
+    /// assert_eq!(dbeta.into_scalar::<f32>(), 2.0); // the two positive outputs pass
+    /// ```
+    pub fn forward_relu(
+        &self,
+        x: Tensor<4>,
+        gamma: Tensor<1>,
+        beta: Tensor<1>,
+    ) -> Option<(Tensor<4>, NormCache)> {
+        if !all_plain(&x, &gamma, &beta) {
+            return None;
+        }
+        let dims = x.dims();
+        let y = block_norm_relu_pool(
+            x.clone(),
+            gamma.clone(),
+            beta.clone(),
+            self.epsilon,
+            true,
+            false,
+        );
+        let kind = NormCacheKind::Fused {
+            x,
+            gamma,
+            relu_beta: Some(beta),
+        };
+        Some((y, NormCache { kind, dims }))
+    }
+
+    /// `(dx, dgamma, dbeta)` for the upstream gradient `dy` (at the ReLU's output when the
+    /// cache is [`InstanceNormOp::forward_relu`]'s).
     pub fn backward(
         &self,
         cache: &NormCache,
@@ -250,15 +308,20 @@ impl InstanceNormOp {
         let [n, c, h, w] = cache.dims;
         let (xhat, rstd) = match &cache.kind {
             NormCacheKind::Graph { xhat, rstd } => (xhat, rstd),
-            NormCacheKind::Fused { x, gamma: g } => {
-                // beta does not enter the backward pass without the ReLU
+            NormCacheKind::Fused {
+                x,
+                gamma: g,
+                relu_beta,
+            } => {
+                // beta enters the backward pass only through the ReLU's mask
+                let beta = relu_beta.clone().unwrap_or_else(|| g.clone());
                 let fused = block_norm_relu_pool_backward(
                     x.clone(),
                     g.clone(),
-                    g.clone(),
+                    beta.clone(),
                     dy.clone(),
                     self.epsilon,
-                    false,
+                    relu_beta.is_some(),
                     false,
                 );
                 if let Some(grads) = fused {
@@ -266,6 +329,16 @@ impl InstanceNormOp {
                 }
                 // a tracked upstream gradient on a plain forward: the tensor-op form
                 let (xhat, rstd) = standardise(x.clone().reshape([n, c, h * w]), self.epsilon);
+                let dy = match relu_beta {
+                    Some(b) => {
+                        let z = xhat
+                            .clone()
+                            .mul(g.clone().reshape([1, c, 1]))
+                            .add(b.clone().reshape([1, c, 1]));
+                        dy.mul(z.greater_elem(0.0).float().reshape(cache.dims))
+                    }
+                    None => dy,
+                };
                 return self.backward_graph(&xhat, &rstd, cache.dims, gamma, dy);
             }
         };
@@ -288,6 +361,11 @@ impl InstanceNormOp {
         let dx = standardise_backward(g, xhat, rstd);
         (dx.reshape(dims), dgamma, dbeta)
     }
+}
+
+/// Whether the norm's input and affine parameters are all plain tensors (no autodiff).
+fn all_plain(x: &Tensor<4>, gamma: &Tensor<1>, beta: &Tensor<1>) -> bool {
+    !(x.device().is_autodiff() || gamma.device().is_autodiff() || beta.device().is_autodiff())
 }
 
 /// `(x - mean) / sqrt(var + eps)` over the last axis, and `1 / sqrt(var + eps)` (biased
