@@ -10,7 +10,7 @@ use dd_prelude::vl::{
 };
 use dd_prelude::*;
 use distill_common::{
-    Fd, check_meta_gradient, check_scalar_meta_gradient, randn, run_child_test, seeded,
+    Fd, check_meta_gradient, check_scalar_meta_gradient, randn, run_child_test, seeded, serial,
 };
 
 fn setup(dev: &burn::tensor::Device) -> (BiArch, BiParams, BiParams) {
@@ -313,4 +313,66 @@ fn soft_contrastive_backward_matches_autodiff() {
     let gap = |x: Tensor<2>, y: Tensor<2>| -> f32 { x.sub(y).abs().max().into_scalar() };
     assert!(gap(da, ga) < 1e-5, "images' side");
     assert!(gap(db, gb) < 1e-5, "texts' side");
+}
+
+/// `unit_text` rescales every synthetic text embedding to unit length after each outer step
+/// (and at a noise start); without it the same outer steps move the lengths off 1.
+#[test]
+fn unit_text_keeps_synthetic_texts_at_unit_length() {
+    use dd_prelude::vl::{BiTrajectoryConfig, CaptionEmbeddings, train_bi_expert};
+    let dev = device();
+    let _serial = serial();
+    let pixels = (0..6 * 64).map(|i| ((i * 7) % 11) as f32 / 11.0).collect();
+    let pairs = PairSet::from_pixels(
+        "t",
+        [1, 8, 8],
+        pixels,
+        (0..6).map(|i| vec![format!("c{i}")]).collect(),
+        (0..6).map(|i| i.to_string()).collect(),
+    )
+    .unwrap();
+    // Unit-length caption embeddings, as the sentence encoder's.
+    let raw: Vec<f32> = (0..36).map(|i| ((i * 5) % 7) as f32 - 3.0).collect();
+    let values: Vec<f32> = raw
+        .chunks(6)
+        .flat_map(|r| {
+            let n = r.iter().map(|v| v * v).sum::<f32>().sqrt();
+            r.iter().map(move |v| v / n).collect::<Vec<_>>()
+        })
+        .collect();
+    let caps = CaptionEmbeddings::new(values, 6, (0..6).collect()).unwrap();
+    let set = caps.training_pairs(&pairs).unwrap();
+    let (arch, _, _) = setup(&dev);
+    let experts = vec![train_bi_expert(&arch, &set, 2, 0.2, 3, 0, &dev).unwrap()];
+    let lengths = |unit_text: bool, real_init: bool| -> Vec<f32> {
+        let cfg = BiTrajectoryConfig {
+            syn_steps: 2,
+            expert_epochs: 1,
+            max_start_epoch: 1,
+            batch_syn: 4,
+            iterations: 3,
+            lr_text: 10.0,
+            unit_text,
+            real_init,
+            ..BiTrajectoryConfig::new(4)
+        };
+        let d = cfg.distill(&arch, &set, &caps, &experts, &dev).unwrap();
+        let (_, t) = d.set.inputs(&[0, 1, 2, 3], &dev);
+        let t: Vec<f32> = t.into_data().convert::<f32>().try_into_vec().unwrap();
+        t.chunks(6)
+            .map(|r| r.iter().map(|v| v * v).sum::<f32>().sqrt())
+            .collect()
+    };
+    for real_init in [true, false] {
+        let unit = lengths(true, real_init);
+        assert!(
+            unit.iter().all(|l| (l - 1.0).abs() < 1e-4),
+            "unit_text, real_init {real_init}: lengths {unit:?}"
+        );
+    }
+    let free = lengths(false, true);
+    assert!(
+        free.iter().any(|l| (l - 1.0).abs() > 1e-3),
+        "without unit_text the lengths should move: {free:?}"
+    );
 }

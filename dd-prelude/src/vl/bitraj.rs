@@ -316,6 +316,9 @@ pub struct BiTrajectoryConfig {
     pub momentum: f64,
     /// Start from real pairs (`true`, the seed's choice) or from noise.
     pub real_init: bool,
+    /// Keep every synthetic text embedding at unit length (rescaled after each outer step),
+    /// where the sentence encoder's normalised embeddings lie; `false`: free.
+    pub unit_text: bool,
     /// Learn the images (`false`: the text-only ablation keeps them fixed).
     pub learn_images: bool,
     /// Learn the text embeddings (`false`: the image-only ablation).
@@ -378,6 +381,7 @@ impl BiTrajectoryConfig {
             per_side_lr: true,
             momentum: 0.5,
             real_init: true,
+            unit_text: false,
             learn_images: true,
             learn_text: true,
             seed: 0,
@@ -509,6 +513,9 @@ impl BiTrajectoryConfig {
             images = images.random_like(burn::tensor::Distribution::Normal(0.0, 1.0));
             text = text.random_like(burn::tensor::Distribution::Normal(0.0, 1.0));
         }
+        if self.unit_text {
+            text = unit_rows(text);
+        }
         let mut lr = [self.init_lr; 2];
         let (mut vx, mut vt, mut vlr) = (images.zeros_like(), text.zeros_like(), [0.0f64; 2]);
         let mut sim = self.similarity.as_ref().map(|c| {
@@ -564,6 +571,9 @@ impl BiTrajectoryConfig {
             if self.learn_text {
                 vt = vt.mul_scalar(self.momentum).add(gt.inner());
                 text = text.sub(vt.clone().mul_scalar(self.lr_text));
+                if self.unit_text {
+                    text = unit_rows(text);
+                }
             }
             if let (Some(cfg), Some(cur), Some(g), Some(v)) =
                 (&self.similarity, sim.as_mut(), gs, vs.as_mut())
@@ -697,6 +707,17 @@ pub fn unrolled_bi_loss_with(
         theta = theta.sgd_step_sides(&g, &lr_image, &lr_text);
     }
     bi_trajectory_loss(&theta, &start, &target)
+}
+
+/// Each row of `t` scaled to unit length.
+fn unit_rows(t: Tensor<2>) -> Tensor<2> {
+    let norms = t
+        .clone()
+        .powf_scalar(2.0)
+        .sum_dim(1)
+        .sqrt()
+        .clamp_min(1e-12);
+    t.div(norms)
 }
 
 /// `t` on the autodiff backend (a constant of the graph) unless it is already there.
