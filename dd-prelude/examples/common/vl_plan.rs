@@ -1,6 +1,7 @@
 //! What the vision-language probes share: the `cpu` plan with the experts changed by
 //! `PROBE_EXPERTS`, `PROBE_EXPERT_EPOCHS` and `PROBE_EXPERT_LR` and the subsets' fresh models
-//! by `PROBE_MODELS`, and its data (`PROBE_EMB_DIR`,
+//! by `PROBE_MODELS`, their epochs by `PROBE_EPOCHS` and their step size (the coreset and random
+//! rows'; distilled sets train with their learned one) by `PROBE_EVAL_LR`, and its data (`PROBE_EMB_DIR`,
 //! `PROBE_VAL`).
 
 use burn::tensor::Device;
@@ -27,6 +28,12 @@ pub fn cpu_plan() -> VlPlan {
     }
     if let Some(v) = env("PROBE_MODELS") {
         plan.eval.models = v as usize;
+    }
+    if let Some(v) = env("PROBE_EPOCHS") {
+        plan.eval.epochs = v as usize;
+    }
+    if let Some(v) = env("PROBE_EVAL_LR") {
+        plan.eval.lr = v;
     }
     plan
 }
