@@ -219,33 +219,17 @@ fn hybrids(
     let flat = |t: burn::tensor::Tensor<4>| t.flatten::<2>(1, 3);
     let rel_x = norm(flat(x1.clone()).sub(flat(x0.clone()))) / norm(flat(x0));
     let rel_t = norm(t1.clone().sub(t0.clone())) / norm(t0.clone());
+    // each row's length
+    let row_norms = |t: &burn::tensor::Tensor<2>| t.clone().powf_scalar(2.0).sum_dim(1).sqrt();
     let cos: f32 = t1
         .clone()
         .mul(t0.clone())
         .sum_dim(1)
-        .div(
-            t1.clone()
-                .powf_scalar(2.0)
-                .sum_dim(1)
-                .sqrt()
-                .mul(t0.clone().powf_scalar(2.0).sum_dim(1).sqrt()),
-        )
+        .div(row_norms(&t1).mul(row_norms(&t0)))
         .mean()
         .into_scalar();
-    let tn: f32 = t1
-        .clone()
-        .powf_scalar(2.0)
-        .sum_dim(1)
-        .sqrt()
-        .mean()
-        .into_scalar();
-    let tn0: f32 = t0
-        .clone()
-        .powf_scalar(2.0)
-        .sum_dim(1)
-        .sqrt()
-        .mean()
-        .into_scalar();
+    let tn: f32 = row_norms(&t1).mean().into_scalar();
+    let tn0: f32 = row_norms(&t0).mean().into_scalar();
     println!(
         "[{spec}] moved: start text norm {tn0:.3}; images {rel_x:.4} (relative), text {rel_t:.4} (relative), text cos with start {cos:.4}, text norm {tn:.3}"
     );

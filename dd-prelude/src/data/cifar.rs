@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::files::default_dir;
-use super::image_set::{ImageSet, ImageSplits};
+use super::image_set::ImageSplits;
 use crate::error::{Error, Result};
 
 /// Bytes of pixels in one CIFAR record.
@@ -273,25 +273,7 @@ fn splits(
         let pixels: Vec<f32> = b.pixels.iter().map(|&p| p as f32 / 255.0).collect();
         (pixels, labels)
     };
-    let (px, labels) = to_set(train);
-    let train = ImageSet::from_pixels(
-        format!("{name} train"),
-        [3, 32, 32],
-        px,
-        labels,
-        classes.clone(),
-    )?;
-    let (px, labels) = to_set(test);
-    let test = ImageSet::from_pixels_with_stats(
-        format!("{name} test"),
-        [3, 32, 32],
-        px,
-        labels,
-        classes,
-        train.mean().to_vec(),
-        train.std().to_vec(),
-    )?;
-    Ok(ImageSplits { train, test })
+    ImageSplits::from_pixels(name, [3, 32, 32], to_set(train), to_set(test), classes)
 }
 
 /// `dir` itself when it holds `marker`, else `dir/sub` when that does.

@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use super::files::data_dir;
 use super::idx::read_idx;
-use super::image_set::{ImageSet, ImageSplits};
+use super::image_set::ImageSplits;
 use crate::error::{Error, Result};
 
 /// Where Debian's `dataset-fashion-mnist` package installs the data.
@@ -73,23 +73,13 @@ pub(crate) fn load_idx_pair_splits(
     let classes: Vec<String> = classes.iter().map(|s| s.to_string()).collect();
     let (shape, train_px, train_labels) = load_idx_pair(dir, "train", classes.len())?;
     let (_, test_px, test_labels) = load_idx_pair(dir, "t10k", classes.len())?;
-    let train = ImageSet::from_pixels(
-        format!("{name} train"),
+    ImageSplits::from_pixels(
+        name,
         shape,
-        train_px,
-        train_labels,
-        classes.clone(),
-    )?;
-    let test = ImageSet::from_pixels_with_stats(
-        format!("{name} test"),
-        shape,
-        test_px,
-        test_labels,
+        (train_px, train_labels),
+        (test_px, test_labels),
         classes,
-        train.mean().to_vec(),
-        train.std().to_vec(),
-    )?;
-    Ok(ImageSplits { train, test })
+    )
 }
 
 type PixelsAndLabels = ([usize; 3], Vec<f32>, Vec<usize>);

@@ -99,25 +99,9 @@ impl ImageFolder {
                 ));
             }
         }
-        let (px, labels) = self.read_tree(&train_dir, &classes)?;
-        let train = ImageSet::from_pixels(
-            format!("{} train", self.name()),
-            self.shape(),
-            px,
-            labels,
-            classes.clone(),
-        )?;
-        let (px, labels) = self.read_tree(&test_dir, &classes)?;
-        let test = ImageSet::from_pixels_with_stats(
-            format!("{} test", self.name()),
-            self.shape(),
-            px,
-            labels,
-            classes,
-            train.mean().to_vec(),
-            train.std().to_vec(),
-        )?;
-        Ok(ImageSplits { train, test })
+        let train = self.read_tree(&train_dir, &classes)?;
+        let test = self.read_tree(&test_dir, &classes)?;
+        ImageSplits::from_pixels(&self.name(), self.shape(), train, test, classes)
     }
 
     fn shape(&self) -> [usize; 3] {

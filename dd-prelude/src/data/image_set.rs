@@ -45,6 +45,48 @@ pub struct ImageSplits {
     pub test: ImageSet,
 }
 
+impl ImageSplits {
+    /// A train and a test split named `{name} train` and `{name} test` from pixel values in
+    /// `[0, 1]` (`(pixels, labels)` each), both normalised with the training split's
+    /// per-channel statistics.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// let classes = vec!["dark".to_string(), "light".into()];
+    /// let s = ImageSplits::from_pixels("toy", [1, 1, 2], (vec![0.0, 0.2, 0.8, 1.0], vec![0, 1]),
+    ///     (vec![0.1, 0.1], vec![0]), classes)?;
+    /// assert_eq!((s.train.name(), s.test.name()), ("toy train", "toy test"));
+    /// assert_eq!(s.test.mean(), s.train.mean());
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn from_pixels(
+        name: &str,
+        shape: [usize; 3],
+        train: (Vec<f32>, Vec<usize>),
+        test: (Vec<f32>, Vec<usize>),
+        classes: Vec<String>,
+    ) -> Result<Self> {
+        let train = ImageSet::from_pixels(
+            format!("{name} train"),
+            shape,
+            train.0,
+            train.1,
+            classes.clone(),
+        )?;
+        let test = ImageSet::from_pixels_with_stats(
+            format!("{name} test"),
+            shape,
+            test.0,
+            test.1,
+            classes,
+            train.mean().to_vec(),
+            train.std().to_vec(),
+        )?;
+        Ok(ImageSplits { train, test })
+    }
+}
+
 impl ImageSet {
     /// Builds a set from pixel values in `[0, 1]` (`N*C*H*W`, row-major) and normalises them
     /// with the set's own per-channel mean and standard deviation.

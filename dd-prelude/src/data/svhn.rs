@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use super::files::default_dir;
-use super::image_set::{ImageSet, ImageSplits};
+use super::image_set::ImageSplits;
 use super::mat::{MatData, MatFile, parse_mat, read_mat};
 use crate::error::{Error, Result};
 
@@ -42,18 +42,8 @@ impl Svhn {
         let dir = dir.as_ref();
         let classes: Vec<String> = SVHN_CLASSES.iter().map(|s| s.to_string()).collect();
         let (shape, px, labels) = Self::read_split(dir.join("train_32x32.mat"))?;
-        let train = ImageSet::from_pixels("SVHN train", shape, px, labels, classes.clone())?;
-        let (shape, px, labels) = Self::read_split(dir.join("test_32x32.mat"))?;
-        let test = ImageSet::from_pixels_with_stats(
-            "SVHN test",
-            shape,
-            px,
-            labels,
-            classes,
-            train.mean().to_vec(),
-            train.std().to_vec(),
-        )?;
-        Ok(ImageSplits { train, test })
+        let (_, test_px, test_labels) = Self::read_split(dir.join("test_32x32.mat"))?;
+        ImageSplits::from_pixels("SVHN", shape, (px, labels), (test_px, test_labels), classes)
     }
 
     /// Reads one SVHN `.mat` file: image shape `[3, h, w]`, pixels in `[0, 1]` (`N x 3 x h x

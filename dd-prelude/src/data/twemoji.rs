@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::decode::decode_file;
 use super::files::data_dir;
-use super::image_set::{ImageSet, ImageSplits};
+use super::image_set::ImageSplits;
 use super::pairs::{PairSet, PairSplits};
 use super::sampling::{split, split_plain};
 use crate::error::{Error, Result};
@@ -193,25 +193,9 @@ impl Twemoji {
             Ok((self.decode(&img_dir, &items, name)?, labels))
         };
         let shape = [3, self.image_size, self.image_size];
-        let (pixels, train_labels) = read(&train_ids, "Twemoji categories train")?;
-        let train = ImageSet::from_pixels(
-            "Twemoji categories train",
-            shape,
-            pixels,
-            train_labels,
-            classes.clone(),
-        )?;
-        let (pixels, test_labels) = read(&test_ids, "Twemoji categories test")?;
-        let test = ImageSet::from_pixels_with_stats(
-            "Twemoji categories test",
-            shape,
-            pixels,
-            test_labels,
-            classes,
-            train.mean().to_vec(),
-            train.std().to_vec(),
-        )?;
-        Ok(ImageSplits { train, test })
+        let train = read(&train_ids, "Twemoji categories train")?;
+        let test = read(&test_ids, "Twemoji categories test")?;
+        ImageSplits::from_pixels("Twemoji categories", shape, train, test, classes)
     }
 
     /// The image folder and the emoji list, after checking the options.
