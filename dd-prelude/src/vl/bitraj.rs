@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 
-use super::CaptionEmbeddings;
+use super::{CaptionEmbeddings, unit_rows};
 use crate::data::{EmbeddedPairs, Examples, PairSet};
 use crate::distill::engine::ops::ContrastiveOp;
 use crate::distill::engine::{MetaArch, Params};
@@ -707,17 +707,6 @@ pub fn unrolled_bi_loss_with(
         theta = theta.sgd_step_sides(&g, &lr_image, &lr_text);
     }
     bi_trajectory_loss(&theta, &start, &target)
-}
-
-/// Each row of `t` scaled to unit length.
-fn unit_rows(t: Tensor<2>) -> Tensor<2> {
-    let norms = t
-        .clone()
-        .powf_scalar(2.0)
-        .sum_dim(1)
-        .sqrt()
-        .clamp_min(1e-12);
-    t.div(norms)
 }
 
 /// `t` on the autodiff backend (a constant of the graph) unless it is already there.

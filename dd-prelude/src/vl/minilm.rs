@@ -345,9 +345,7 @@ impl MiniLm {
             .mul(mask.clone().reshape([n, len, 1]))
             .sum_dim(1)
             .reshape([n, d]);
-        let mean = summed.div(mask.sum_dim(1));
-        let norm = mean.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
-        mean.div(norm)
+        super::unit_rows(summed.div(mask.sum_dim(1)))
             .into_data()
             .try_into_vec::<f32>()
             .map_err(|e| Error::config("MiniLm", "embeddings", format!("{e:?}")))

@@ -46,3 +46,10 @@ pub use minilm::MiniLm;
 pub use plan::{VlData, VlPlan, published_flickr30k, recall_plot, retrieval_example};
 pub use retrieval::{RECALL_AT, Recall, similarity};
 pub use wordpiece::WordPiece;
+
+/// Each row of `t` scaled to unit length (a zero row stays zero): where MiniLM's sentence
+/// embeddings lie, and where `BiTrajectoryConfig::unit_text` keeps the synthetic texts.
+pub(crate) fn unit_rows(t: burn::tensor::Tensor<2>) -> burn::tensor::Tensor<2> {
+    let norms = t.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
+    t.div(norms)
+}
