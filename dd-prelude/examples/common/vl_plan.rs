@@ -50,21 +50,8 @@ pub fn data(plan: &VlPlan, dev: &Device) -> anyhow::Result<VlData> {
             let splits = Twemoji::new(Twemoji::default_dir())
                 .with_image_size(plan.image_size)
                 .load()?;
-            let read = |name: &str, pairs: &PairSet| -> anyhow::Result<CaptionEmbeddings> {
-                let bytes = std::fs::read(std::path::Path::new(&dir).join(name))?;
-                let values: Vec<f32> = bytes
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect();
-                let owners: Vec<usize> = pairs.caption_pairs().iter().map(|p| p.0).collect();
-                anyhow::ensure!(
-                    !owners.is_empty() && values.len().is_multiple_of(owners.len()),
-                    "{name}: {} values for {} captions",
-                    values.len(),
-                    owners.len()
-                );
-                let dim = values.len() / owners.len();
-                Ok(CaptionEmbeddings::new(values, dim, owners)?)
+            let read = |name: &str, pairs: &PairSet| {
+                CaptionEmbeddings::read(std::path::Path::new(&dir).join(name), pairs)
             };
             let train_captions = read("train.f32", &splits.train)?;
             let test_captions = read("test.f32", &splits.test)?;

@@ -1,7 +1,7 @@
 //! [`CaptionEmbeddings`]: every caption of a [`PairSet`] embedded once by the frozen
 //! [`MiniLm`], cached on disk, and the [`EmbeddedPairs`] training set they give.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::MiniLm;
 use crate::data::{EmbeddedPairs, PairSet};
@@ -54,11 +54,7 @@ impl CaptionEmbeddings {
         if let Ok(bytes) = std::fs::read(&path)
             && bytes.len() == owners.len() * dim * 4
         {
-            let values = bytes
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            return Self::new(values, dim, owners);
+            return Self::new(f32_from_le(&bytes), dim, owners);
         }
         let texts: Vec<&str> = captions.iter().map(|&(_, c)| c).collect();
         let values = encoder.embed(&texts)?;
@@ -77,6 +73,46 @@ impl CaptionEmbeddings {
                 source,
             })?;
         Self::new(values, dim, owners)
+    }
+
+    /// Reads the embeddings of `pairs`' captions from an `.f32` file as [`CaptionEmbeddings::of`]
+    /// caches them (little-endian, one row per caption in [`PairSet::caption_pairs`] order); the
+    /// width is the file's length over the number of captions. A machine without the encoder's
+    /// weights can use a copy of the cache this way.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// use dd_prelude::vl::CaptionEmbeddings;
+    /// let pairs = PairSet::from_pixels("toy", [1, 1, 1], vec![0.0, 1.0],
+    ///     vec![vec!["a".into()], vec!["b".into(), "c".into()]], vec!["0".into(), "1".into()])?;
+    /// let path = std::env::temp_dir().join("dd-caption-embeddings-doc.f32");
+    /// let bytes: Vec<u8> = [1.0f32, 0.0, 0.0, 1.0, 0.6, 0.8].iter().flat_map(|v| v.to_le_bytes()).collect();
+    /// std::fs::write(&path, bytes)?;
+    /// let e = CaptionEmbeddings::read(&path, &pairs)?;
+    /// assert_eq!((e.len(), e.dim(), e.owner(2)), (3, 2, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read(path: impl AsRef<Path>, pairs: &PairSet) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: path.into(),
+            source,
+        })?;
+        let owners: Vec<usize> = pairs.caption_pairs().iter().map(|&(i, _)| i).collect();
+        if owners.is_empty() || bytes.is_empty() || bytes.len() % (owners.len() * 4) != 0 {
+            return Err(Error::data(
+                path,
+                format!(
+                    "{} bytes are not whole f32 rows for the {} captions of {}",
+                    bytes.len(),
+                    owners.len(),
+                    pairs.name()
+                ),
+            ));
+        }
+        let dim = bytes.len() / (owners.len() * 4);
+        Self::new(f32_from_le(&bytes), dim, owners)
     }
 
     /// Number of captions.
@@ -166,4 +202,12 @@ fn cache_path(pairs: &PairSet, encoder: &MiniLm) -> PathBuf {
     MiniLm::default_dir()
         .join("cache")
         .join(format!("{name}-{h:016x}.f32"))
+}
+
+/// Little-endian `f32` values, four bytes each (the cache's format).
+fn f32_from_le(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
