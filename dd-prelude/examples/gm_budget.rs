@@ -34,7 +34,12 @@ fn main() -> anyhow::Result<()> {
         other => anyhow::bail!("unknown data `{other}`"),
     };
     let ipc: usize = args[1].parse()?;
+    // every method at exactly `iterations`, whatever the size (CAFE's milestones follow)
     let iterations: usize = args[2].parse()?;
+    plan.iterations_gm = iterations;
+    plan.iterations_cafe = iterations;
+    plan.iterations_dm = iterations;
+    plan.ipc1_factor = 1;
     let seeds: Vec<u64> = match args.get(4) {
         Some(s) => s.split(',').map(str::parse).collect::<Result<_, _>>()?,
         None => vec![0],
@@ -55,20 +60,10 @@ fn main() -> anyhow::Result<()> {
                 .collect::<Result<Vec<_>>>()?,
             method => {
                 let m: Box<dyn Distiller> = match method {
-                    "dc" => Box::new(plan.dc(ipc).with_iterations(iterations)),
-                    "dsa" => Box::new(plan.dsa(ipc).with_iterations(iterations)),
-                    "cafe" => {
-                        let cafe = plan.cafe(ipc);
-                        let milestones = [1200, 1600, 1800]
-                            .iter()
-                            .map(|m| m * iterations / 2000)
-                            .collect();
-                        Box::new(
-                            cafe.with_iterations(iterations)
-                                .with_lr_milestones(milestones),
-                        )
-                    }
-                    "dm" => Box::new(plan.dm(ipc).with_iterations(iterations)),
+                    "dc" => Box::new(plan.dc(ipc)),
+                    "dsa" => Box::new(plan.dsa(ipc)),
+                    "cafe" => Box::new(plan.cafe(ipc)),
+                    "dm" => Box::new(plan.dm(ipc)),
                     other => anyhow::bail!("unknown row `{other}`"),
                 };
                 vec![distill_and_evaluate(
