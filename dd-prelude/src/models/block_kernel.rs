@@ -40,10 +40,9 @@ use burn::backend::{Autodiff, Dispatch, Flex, backend_extension};
 use burn::tensor::activation;
 use burn::tensor::{DType, Tensor};
 use burn_flex::FlexTensor;
-use rayon::prelude::*;
 
 use super::conv_kernel::{
-    Real, contiguous, cpu_kernels, dims4, lane_dot, lane_sum, tensor, values,
+    Real, contiguous, cpu_kernels, dims4, lane_dot, lane_sum, par_fill, tensor, values,
 };
 
 /// A ConvNet block's normalisation, activation and pooling as one Burn backend extension op:
@@ -368,30 +367,30 @@ impl Block {
         let (xs, gs, bs) = (values::<T>(&x), values::<T>(&gamma), values::<T>(&beta));
         let (ho, wo) = self.out_hw();
         let (p, q) = (self.h * self.w, ho * wo);
-        let mut z = vec![T::from(0.0); n * self.c * q];
         let zero = T::from(0.0);
-        z.par_chunks_mut(q.max(1))
-            .enumerate()
-            .with_min_len(8)
-            .for_each_init(
-                || vec![zero; p],
-                |r, (i, zi)| {
-                    let plane = &xs[i * p..(i + 1) * p];
-                    let ch = i % self.c;
-                    let (mean, rstd) = self.stats(plane);
-                    let a = gs[ch].into() * rstd;
-                    let (a, b) = (T::of(a), T::of(bs[ch].into() - mean * a));
-                    for (rv, &xv) in r.iter_mut().zip(plane) {
-                        let u = a * xv + b;
-                        *rv = if self.relu { u.pass_if_positive(u) } else { u };
-                    }
-                    if !self.pool {
-                        zi.copy_from_slice(r);
-                        return;
-                    }
-                    pool_plane(r, self.w, zi);
-                },
-            );
+        let (z, _) = par_fill(
+            n * self.c * q,
+            q.max(1),
+            true,
+            8,
+            || vec![zero; p],
+            |r, i, zi| {
+                let plane = &xs[i * p..(i + 1) * p];
+                let ch = i % self.c;
+                let (mean, rstd) = self.stats(plane);
+                let a = gs[ch].into() * rstd;
+                let (a, b) = (T::of(a), T::of(bs[ch].into() - mean * a));
+                for (rv, &xv) in r.iter_mut().zip(plane) {
+                    let u = a * xv + b;
+                    *rv = if self.relu { u.pass_if_positive(u) } else { u };
+                }
+                if !self.pool {
+                    zi.copy_from_slice(r);
+                    return;
+                }
+                pool_plane(r, self.w, zi);
+            },
+        );
         tensor(z, [n, self.c, ho, wo])
     }
 
@@ -418,47 +417,45 @@ impl Block {
         let (ho, wo) = self.out_hw();
         let (p, q) = (self.h * self.w, ho * wo);
         let zero = T::from(0.0);
-        let mut dx = vec![zero; n * self.c * p];
         // per plane: (sum g, sum g xhat), for dbeta and dgamma
-        let mut sums = vec![(0.0f64, 0.0f64); n * self.c];
-        dx.par_chunks_mut(p.max(1))
-            .zip(sums.par_iter_mut())
-            .enumerate()
-            .with_min_len(8)
-            .for_each_init(
-                || vec![zero; p],
-                |g, (i, (dxi, sum))| {
-                    let plane = &xs[i * p..(i + 1) * p];
-                    let dzi = &dzs[i * q..(i + 1) * q];
-                    let ch = i % self.c;
-                    let (mean, rstd) = self.stats(plane);
-                    let a = gs[ch].into() * rstd;
-                    let (at, bt) = (T::of(a), T::of(bs[ch].into() - mean * a));
-                    // g = d relu-output, masked where the ReLU was off
-                    if self.pool {
-                        unpool_plane(dzi, self.w, g);
-                    } else {
-                        g.copy_from_slice(dzi);
+        let (dx, sums) = par_fill(
+            n * self.c * p,
+            p.max(1),
+            true,
+            8,
+            || vec![zero; p],
+            |g, i, dxi| {
+                let plane = &xs[i * p..(i + 1) * p];
+                let dzi = &dzs[i * q..(i + 1) * q];
+                let ch = i % self.c;
+                let (mean, rstd) = self.stats(plane);
+                let a = gs[ch].into() * rstd;
+                let (at, bt) = (T::of(a), T::of(bs[ch].into() - mean * a));
+                // g = d relu-output, masked where the ReLU was off
+                if self.pool {
+                    unpool_plane(dzi, self.w, g);
+                } else {
+                    g.copy_from_slice(dzi);
+                }
+                if self.relu {
+                    for (gv, &xv) in g.iter_mut().zip(plane) {
+                        *gv = (at * xv + bt).pass_if_positive(*gv);
                     }
-                    if self.relu {
-                        for (gv, &xv) in g.iter_mut().zip(plane) {
-                            *gv = (at * xv + bt).pass_if_positive(*gv);
-                        }
-                    }
-                    let m = T::of(mean);
-                    let sg = lane_sum(g, |v| v);
-                    let sgx = lane_dot(g, plane, |gv, xv| gv * (xv - m)) * rstd;
-                    *sum = (sg, sgx);
-                    let pf = p as f64;
-                    // dx = a (g - sg/p - xhat sgx/p), xhat = (x - mean) rstd
-                    let k1 = T::of(a);
-                    let k2 = T::of(a * sg / pf);
-                    let k3 = T::of(a * sgx / pf * rstd);
-                    for ((d, &gv), &xv) in dxi.iter_mut().zip(g.iter()).zip(plane) {
-                        *d = k1 * gv - k2 - k3 * (xv - m);
-                    }
-                },
-            );
+                }
+                let m = T::of(mean);
+                let sg = lane_sum(g, |v| v);
+                let sgx = lane_dot(g, plane, |gv, xv| gv * (xv - m)) * rstd;
+                let pf = p as f64;
+                // dx = a (g - sg/p - xhat sgx/p), xhat = (x - mean) rstd
+                let k1 = T::of(a);
+                let k2 = T::of(a * sg / pf);
+                let k3 = T::of(a * sgx / pf * rstd);
+                for ((d, &gv), &xv) in dxi.iter_mut().zip(g.iter()).zip(plane) {
+                    *d = k1 * gv - k2 - k3 * (xv - m);
+                }
+                (sg, sgx)
+            },
+        );
         let (mut dgamma, mut dbeta) = (vec![0.0f64; self.c], vec![0.0f64; self.c]);
         for (i, (sg, sgx)) in sums.into_iter().enumerate() {
             dbeta[i % self.c] += sg;
@@ -626,13 +623,14 @@ fn pool_planes<T: Real>(x: &FlexTensor) -> FlexTensor {
     let x = contiguous(x);
     let xs = values::<T>(&x);
     let (ho, wo) = (h / 2, w / 2);
-    let mut z = vec![T::from(0.0); n * c * ho * wo];
-    if !z.is_empty() {
-        z.par_chunks_mut(ho * wo)
-            .zip(xs.par_chunks(h * w))
-            .with_min_len(8)
-            .for_each(|(zi, xi)| pool_plane(xi, w, zi));
-    }
+    let (z, _) = par_fill(
+        n * c * ho * wo,
+        (ho * wo).max(1),
+        true,
+        8,
+        || (),
+        |_, i, zi| pool_plane(&xs[i * h * w..(i + 1) * h * w], w, zi),
+    );
     tensor(z, [n, c, ho, wo])
 }
 
@@ -646,12 +644,13 @@ fn unpool_planes<T: Real>(dz: &FlexTensor, input_hw: [usize; 2]) -> FlexTensor {
     );
     let dz = contiguous(dz);
     let ds = values::<T>(&dz);
-    let mut g = vec![T::from(0.0); n * c * h * w];
-    if !g.is_empty() && ho * wo > 0 {
-        g.par_chunks_mut(h * w)
-            .zip(ds.par_chunks(ho * wo))
-            .with_min_len(8)
-            .for_each(|(gi, di)| unpool_plane(di, w, gi));
-    }
+    let (g, _) = par_fill(
+        n * c * h * w,
+        (h * w).max(1),
+        true,
+        8,
+        || (),
+        |_, i, gi| unpool_plane(&ds[i * ho * wo..(i + 1) * ho * wo], w, gi),
+    );
     tensor(g, [n, c, h, w])
 }
