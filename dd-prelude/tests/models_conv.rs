@@ -92,6 +92,8 @@ fn wide_inputs_match_burns_convolution_values_and_gradients() {
         (1, [3, 3], [1, 1], false),
         (4, [1, 1], [0, 0], true),
         (2, [3, 2], [2, 0], false),
+        // output the input's size: patch rows as shifted copies of the plane
+        (3, [5, 3], [2, 1], true),
     ] {
         let what = format!("n {n} {kh}x{kw} pad {padding:?} bias {bias}");
         let x = randn([n, 16, 6, 5], &dev).require_grad();
