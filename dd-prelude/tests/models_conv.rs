@@ -81,8 +81,9 @@ fn fold_is_the_adjoint_of_unfold() {
 }
 
 /// The CPU kernels (`UnitConvBackend`) on wide inputs, on a batch split between threads (5
-/// images) and on a single image (products on every core), with a bias and without: same
-/// values and gradients as Burn's convolution.
+/// images, and 20 or 37 images in groups side by side in each product) and on a single image
+/// (products on every core), with a bias and without: same values and gradients as Burn's
+/// convolution.
 #[test]
 fn wide_inputs_match_burns_convolution_values_and_gradients() {
     let dev = dd_prelude::device().autodiff();
@@ -94,6 +95,9 @@ fn wide_inputs_match_burns_convolution_values_and_gradients() {
         (2, [3, 2], [2, 0], false),
         // output the input's size: patch rows as shifted copies of the plane
         (3, [5, 3], [2, 1], true),
+        // batches large enough for several images per product, the last group short
+        (37, [3, 3], [1, 1], true),
+        (20, [3, 2], [2, 0], false),
     ] {
         let what = format!("n {n} {kh}x{kw} pad {padding:?} bias {bias}");
         let x = randn([n, 16, 6, 5], &dev).require_grad();

@@ -494,22 +494,23 @@ impl Geom {
         if self.pointwise() {
             image
         } else {
-            im2col(self, image, buf);
+            im2col(self, image, buf, self.p());
             buf
         }
     }
 }
 
 /// One image's patch matrix `cols` `[c_in kh kw, ho wo]` (row `(c, a, b)`, column
-/// `oy * wo + ox` holding `x[c, oy + a - ph, ox + b - pw]`, zero outside the image).
-fn im2col<T: Real>(g: &Geom, x: &[T], cols: &mut [T]) {
+/// `oy * wo + ox` holding `x[c, oy + a - ph, ox + b - pw]`, zero outside the image), its rows
+/// `ld` values apart (`ld >= ho wo`: the columns of several images side by side).
+fn im2col<T: Real>(g: &Geom, x: &[T], cols: &mut [T], ld: usize) {
     let zero = T::from(0.0);
     let p = g.p();
     for c in 0..g.c_in {
         let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for a in 0..g.kh {
             for b in 0..g.kw {
-                let row = &mut cols[((c * g.kh + a) * g.kw + b) * p..][..p];
+                let row = &mut cols[((c * g.kh + a) * g.kw + b) * ld..][..p];
                 let (lo, hi) = g.valid_cols(b);
                 if let Some(s) = g.shift(a, b) {
                     row[..s.start].fill(zero);
@@ -535,15 +536,15 @@ fn im2col<T: Real>(g: &Geom, x: &[T], cols: &mut [T]) {
     }
 }
 
-/// The adjoint of [`im2col`]: adds each patch entry into its pixel of `x`. The entries that
-/// fall outside the image are overwritten with zeros in `cols`.
-fn col2im<T: Real>(g: &Geom, cols: &mut [T], x: &mut [T]) {
+/// The adjoint of [`im2col`] (rows `ld` apart): adds each patch entry into its pixel of `x`.
+/// The entries that fall outside the image are overwritten with zeros in `cols`.
+fn col2im<T: Real>(g: &Geom, cols: &mut [T], ld: usize, x: &mut [T]) {
     let p = g.p();
     for c in 0..g.c_in {
         let plane = &mut x[c * g.h * g.w..(c + 1) * g.h * g.w];
         for a in 0..g.kh {
             for b in 0..g.kw {
-                let row = &mut cols[((c * g.kh + a) * g.kw + b) * p..][..p];
+                let row = &mut cols[((c * g.kh + a) * g.kw + b) * ld..][..p];
                 let (lo, hi) = g.valid_cols(b);
                 if let Some(s) = g.shift(a, b) {
                     g.zero_edge_cols(row, s.rows.clone(), (lo, hi));
@@ -688,9 +689,9 @@ fn inner_parallelism(split: bool) -> gemm::Parallelism {
     }
 }
 
-/// An output of `len` values in per-image chunks of `chunk`, `f(i, out_i, scratch)` filling
-/// image `i`'s (zeroed) on all cores (images split) or one image at a time.
-fn per_image<T: Real>(
+/// An output of `len` values in per-group chunks of `chunk`, `f(i, out_i, scratch)` filling
+/// group `i`'s (zeroed) on all cores (groups split) or one group at a time.
+fn per_group<T: Real>(
     len: usize,
     chunk: usize,
     scratch_len: usize,
@@ -708,6 +709,24 @@ fn per_image<T: Real>(
     .0
 }
 
+/// Images per product in the forward pass and the input gradient. The gemm microkernel runs
+/// its 16-lane vectors along the product's pixel columns, 64 rows to a tile: one 14x14 image
+/// (196 pixels) leaves a 4-pixel tail that a whole 16-lane kernel computes (perf: 6 % of a
+/// DC iteration's CPU time), one 7x7 image fills 49 of 64 lanes. Four 14x14 or sixteen 7x7
+/// images side by side make 784 columns, a multiple of 16. Groups stay at most 1,024 columns
+/// wide (the patch matrix of 128 channels then 4.7 MB) and at least four per core.
+fn group_size(g: &Geom, split: bool) -> usize {
+    if g.pointwise() || !split {
+        return 1;
+    }
+    let cores = rayon::current_num_threads();
+    [2, 4, 8, 16]
+        .into_iter()
+        .take_while(|&s| s * g.p() <= 1024 && g.n >= 4 * s * cores)
+        .last()
+        .unwrap_or(1)
+}
+
 fn forward<T: Real>(
     x: &FlexTensor,
     weight: &FlexTensor,
@@ -721,27 +740,45 @@ fn forward<T: Real>(
     let bs = bias.as_ref().map(values::<T>);
     let (k, p) = (g.k(), g.p());
     let split = split_images(g.n);
-    let scratch = if g.pointwise() { 0 } else { k * p };
-    let y = per_image(
+    let group = group_size(&g, split);
+    let cols_len = if g.pointwise() { 0 } else { k * group * p };
+    let tmp_len = if group > 1 { g.c_out * group * p } else { 0 };
+    let y = per_group(
         g.n * g.c_out * p,
-        g.c_out * p,
-        scratch,
+        group * g.c_out * p,
+        cols_len + tmp_len,
         split,
-        |i, yi, cols| {
-            let xi = &xs[i * g.image_len()..(i + 1) * g.image_len()];
-            let cols = g.patches(xi, cols);
+        |i, yg, scratch| {
+            let gn = yg.len() / (g.c_out * p);
+            let ld = gn * p;
+            let image = |j: usize| &xs[(i * group + j) * g.image_len()..][..g.image_len()];
+            let (cols, tmp) = scratch.split_at_mut(cols_len);
+            let cols: &[T] = if gn == 1 {
+                g.patches(image(0), cols)
+            } else {
+                for j in 0..gn {
+                    im2col(&g, image(j), &mut cols[j * p..], ld);
+                }
+                cols
+            };
+            // the product's output: the images' [c_out, p] blocks side by side
+            let out: &mut [T] = if gn == 1 {
+                yg
+            } else {
+                &mut tmp[..g.c_out * ld]
+            };
             if let Some(b) = bs {
-                for (row, &bo) in yi.chunks_mut(p).zip(b) {
+                for (row, &bo) in out.chunks_mut(ld).zip(b) {
                     row.fill(bo);
                 }
             }
-            // SAFETY: yi is [c_out, p], ws [c_out, k] row-major, cols [k, p] row-major.
+            // SAFETY: out is [c_out, ld], ws [c_out, k] row-major, cols [k, ld] row-major.
             unsafe {
                 product(
                     g.c_out,
-                    p,
+                    ld,
                     k,
-                    yi.as_mut_ptr(),
+                    out.as_mut_ptr(),
                     bs.is_some(),
                     Mat {
                         ptr: ws.as_ptr(),
@@ -750,11 +787,18 @@ fn forward<T: Real>(
                     },
                     Mat {
                         ptr: cols.as_ptr(),
-                        rs: p as isize,
+                        rs: ld as isize,
                         cs: 1,
                     },
                     inner_parallelism(split),
                 )
+            }
+            if gn > 1 {
+                for (j, yj) in yg.chunks_mut(g.c_out * p).enumerate() {
+                    for (o, row) in yj.chunks_mut(p).enumerate() {
+                        row.copy_from_slice(&tmp[o * ld + j * p..][..p]);
+                    }
+                }
             }
         },
     );
@@ -779,24 +823,41 @@ fn input_grad<T: Real>(
     let (dys, ws) = (values::<T>(&dy), values::<T>(&weight));
     let (k, p) = (g.k(), g.p());
     let split = split_images(g.n);
-    let dx = per_image(
+    let group = group_size(&g, split);
+    let dcols_len = k * group * p;
+    let tmp_len = if group > 1 { g.c_out * group * p } else { 0 };
+    let dx = per_group(
         g.n * g.image_len(),
-        g.image_len(),
-        k * p,
+        group * g.image_len(),
+        dcols_len + tmp_len,
         split,
-        |i, dxi, dcols| {
-            let dyi = &dys[i * g.c_out * p..(i + 1) * g.c_out * p];
-            // dcols [k, p] = W^T [k, c_out] dy_i [c_out, p].
+        |i, dxg, scratch| {
+            let gn = dxg.len() / g.image_len();
+            let ld = gn * p;
+            let (dcols, tmp) = scratch.split_at_mut(dcols_len);
+            let first = &dys[i * group * g.c_out * p..];
+            // the images' output gradients [c_out, p] side by side
+            let dyg: &[T] = if gn == 1 {
+                &first[..g.c_out * p]
+            } else {
+                for (j, dyj) in first.chunks(g.c_out * p).take(gn).enumerate() {
+                    for (o, row) in dyj.chunks(p).enumerate() {
+                        tmp[o * ld + j * p..][..p].copy_from_slice(row);
+                    }
+                }
+                &tmp[..g.c_out * ld]
+            };
+            // dcols [k, ld] = W^T [k, c_out] dy [c_out, ld].
             let target = if g.pointwise() {
-                dxi.as_mut_ptr()
+                dxg.as_mut_ptr()
             } else {
                 dcols.as_mut_ptr()
             };
-            // SAFETY: W^T is W [c_out, k] read with swapped strides; dy_i is [c_out, p].
+            // SAFETY: W^T is W [c_out, k] read with swapped strides; dyg is [c_out, ld].
             unsafe {
                 product(
                     k,
-                    p,
+                    ld,
                     g.c_out,
                     target,
                     false,
@@ -806,15 +867,17 @@ fn input_grad<T: Real>(
                         cs: k as isize,
                     },
                     Mat {
-                        ptr: dyi.as_ptr(),
-                        rs: p as isize,
+                        ptr: dyg.as_ptr(),
+                        rs: ld as isize,
                         cs: 1,
                     },
                     inner_parallelism(split),
                 )
             }
             if !g.pointwise() {
-                col2im(&g, dcols, dxi);
+                for (j, dxj) in dxg.chunks_mut(g.image_len()).enumerate() {
+                    col2im(&g, &mut dcols[j * p..], ld, dxj);
+                }
             }
         },
     );
