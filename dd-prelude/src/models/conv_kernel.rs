@@ -612,7 +612,8 @@ impl Geom {
     }
 
     /// Zeroes the entries of patch row `row` on output rows `rows` outside the columns
-    /// `lo..hi` that see the image.
+    /// `lo..hi` that see the image (a column or two: written column by column, as a slice
+    /// fill per row cost a `memset` call each).
     fn zero_edge_cols<T: Real>(
         &self,
         row: &mut [T],
@@ -620,10 +621,10 @@ impl Geom {
         (lo, hi): (usize, usize),
     ) {
         let zero = T::from(0.0);
-        for oy in rows {
-            let r = &mut row[oy * self.wo..(oy + 1) * self.wo];
-            r[..lo].fill(zero);
-            r[hi..].fill(zero);
+        for col in (0..lo).chain(hi..self.wo) {
+            for oy in rows.clone() {
+                row[oy * self.wo + col] = zero;
+            }
         }
     }
 }
@@ -690,23 +691,46 @@ fn inner_parallelism(split: bool) -> gemm::Parallelism {
 }
 
 /// An output of `len` values in per-group chunks of `chunk`, `f(i, out_i, scratch)` filling
-/// group `i`'s (zeroed) on all cores (groups split) or one group at a time.
+/// group `i`'s (zeroed) on all cores (groups split) or one group at a time; `scratch` holds
+/// `scratch_len` values of the thread's [`with_scratch`] buffer.
 fn per_group<T: Real>(
     len: usize,
     chunk: usize,
     scratch_len: usize,
     split: bool,
-    f: impl Fn(usize, &mut [T], &mut Vec<T>) + Sync + Send,
+    f: impl Fn(usize, &mut [T], &mut [T]) + Sync + Send,
 ) -> Vec<T> {
     par_fill(
         len,
         chunk,
         split,
         1,
-        || vec![T::from(0.0); scratch_len],
-        |scratch, i, o| f(i, o, scratch),
+        || (),
+        |_, i, o| with_scratch(scratch_len, |scratch| f(i, o, scratch)),
     )
     .0
+}
+
+thread_local! {
+    /// Each thread's scratch for the convolution kernels, kept from call to call.
+    static SCRATCH: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on `len` values of this thread's scratch buffer, grown when short and kept for
+/// the next call. Patch matrices run to 4.7 MB; allocating them per task (zero-filled, as
+/// `vec!` does) cost a `memset` of that size each time. The values are whatever an earlier
+/// call left: `f` writes before it reads.
+fn with_scratch<T: Real, R>(len: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    // Taken out of the cell while in use: a nested call (a rayon task stolen while waiting)
+    // gets a buffer of its own.
+    let mut buf = SCRATCH.with(|cell| cell.take());
+    let words = (len * std::mem::size_of::<T>()).div_ceil(8);
+    if buf.len() < words {
+        buf.resize(words, 0);
+    }
+    let r = f(&mut bytemuck::cast_slice_mut::<u64, T>(&mut buf)[..len]);
+    SCRATCH.with(|cell| cell.replace(buf));
+    r
 }
 
 /// Images per product in the forward pass and the input gradient. The gemm microkernel runs
