@@ -257,10 +257,11 @@ fn network_backward_equals_autodiff_of_the_burn_convnet_and_mlp() {
     }
 }
 
-/// A plain pass runs instance norm and ReLU as one fused pass ([`MetaLayer::forward_relu`]):
-/// its ReLU taps and gradients equal the tracked pass's, which runs the two layers apart, and
-/// a tracked upstream gradient on the plain tape (the fused cache's tensor-op fallback) gives
-/// the same gradients again.
+/// A plain pass runs instance norm and ReLU as one fused pass ([`MetaLayer::forward_relu`]),
+/// and `loss_and_grads` the whole block with the pooling ([`MetaLayer::forward_relu_pool`]):
+/// the ReLU taps and gradients equal the tracked pass's, which runs the layers apart, and a
+/// tracked upstream gradient on either plain tape (the fused cache's tensor-op fallback)
+/// gives the same gradients again.
 #[test]
 fn fused_norm_relu_equals_the_two_layers() {
     let dev = device();
@@ -281,7 +282,20 @@ fn fused_norm_relu_equals_the_two_layers() {
     let (logits, tape) = arch.forward(&params, x.clone());
     let (_, probs) = SoftmaxCrossEntropyOp.forward(logits, t.clone());
     let dlogits = SoftmaxCrossEntropyOp.backward(&probs, &t);
-    let (fallback, _) = arch.backward(&params, &tape, dlogits.autodiff().require_grad(), false);
+    let (fallback, _) = arch.backward(
+        &params,
+        &tape,
+        dlogits.clone().autodiff().require_grad(),
+        false,
+    );
+    let (_, block_tape) = arch.forward_for_backward(&params, x.clone());
+    assert!(block_tape.relu_outputs.is_empty(), "both blocks ran fused");
+    let (block_fallback, _) = arch.backward(
+        &params,
+        &block_tape,
+        dlogits.autodiff().require_grad(),
+        false,
+    );
     let tracked = params.require_grad();
     let (logits, _) = arch.forward(&tracked, x);
     let (loss, _) = SoftmaxCrossEntropyOp.forward(logits, t.autodiff());
@@ -296,6 +310,12 @@ fn fused_norm_relu_equals_the_two_layers() {
         assert_close(
             &format!("param {i}, tracked upstream gradient"),
             &fallback.values()[i],
+            &auto.values()[i],
+            1e-4,
+        );
+        assert_close(
+            &format!("param {i}, tracked upstream gradient on the fused blocks"),
+            &block_fallback.values()[i],
             &auto.values()[i],
             1e-4,
         );

@@ -286,6 +286,28 @@ pub fn conv2d_unit_stride_dw(
     .swap_dims(0, 1)
 }
 
+/// The bias gradient of [`conv2d_unit_stride`]: the output gradient `dy` `[n, c_out, ho, wo]`
+/// summed over the batch and the pixels, `[c_out]`; on the CPU backend, plane sums on all
+/// cores. Differentiable in `dy`.
+///
+/// # Example
+/// ```
+/// use dd_prelude::models::conv2d_unit_stride_db;
+/// use burn::tensor::Tensor;
+/// let dev = dd_prelude::device();
+/// let db = conv2d_unit_stride_db(Tensor::<4>::ones([2, 3, 4, 5], &dev));
+/// assert_eq!(db.to_data().to_vec::<f32>().unwrap(), vec![40.0; 3]);
+/// ```
+pub fn conv2d_unit_stride_db(dy: Tensor<4>) -> Tensor<1> {
+    if cpu_kernels(&dy) {
+        return Tensor::from_dispatch(<Dispatch as UnitConvBackend>::unit_conv_db(
+            dy.into_dispatch(),
+        ));
+    }
+    let c_out = dy.dims()[1];
+    dy.sum_dims(&[0, 2, 3]).reshape([c_out])
+}
+
 fn out_size(hw: [usize; 2], kernel: [usize; 2], padding: [usize; 2]) -> (usize, usize) {
     let ho = hw[0] + 2 * padding[0];
     let wo = hw[1] + 2 * padding[1];

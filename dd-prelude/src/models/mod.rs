@@ -26,8 +26,8 @@ pub use block_kernel::{
     block_norm_relu_pool_backward,
 };
 pub use conv::{
-    UNFOLD_MAX_ROWS, conv2d_unit_stride, conv2d_unit_stride_dw, conv2d_unit_stride_dx,
-    fold_patches, unfold_patches, unfolds,
+    UNFOLD_MAX_ROWS, conv2d_unit_stride, conv2d_unit_stride_db, conv2d_unit_stride_dw,
+    conv2d_unit_stride_dx, fold_patches, unfold_patches, unfolds,
 };
 pub use conv_kernel::UnitConvBackend;
 pub use convnet::{ConvBlock, ConvNet, ConvNetConfig, NormKind, PoolKind};

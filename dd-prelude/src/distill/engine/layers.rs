@@ -347,12 +347,32 @@ pub trait MetaLayer: Debug + Send + Sync {
         let _ = (params, x);
         None
     }
+
+    /// Whether this is [`AvgPool2Layer`], which the two layers before it may fuse
+    /// ([`MetaLayer::forward_relu_pool`]); false by default.
+    fn is_avg_pool2(&self) -> bool {
+        false
+    }
+
+    /// This layer's forward, a ReLU and a 2x2 average pooling in one pass, where the layer has
+    /// such a form for these inputs; `None` (the default) runs them one after the other. The
+    /// cache must serve [`MetaLayer::backward`] for the gradient at the pooling's output: the
+    /// ReLU's and the pooling's own backward then pass their upstream gradient through.
+    fn forward_relu_pool(&self, params: LayerParams<'_>, x: &Act) -> Option<(Act, Cache)> {
+        let _ = (params, x);
+        None
+    }
 }
 
 /// The cache [`ReluLayer`] keeps when the layer before it ran the ReLU
 /// ([`MetaLayer::forward_relu`]): its backward passes the gradient through.
 #[derive(Debug, Clone, Copy)]
 pub struct FusedRelu;
+
+/// The cache [`AvgPool2Layer`] keeps when the layers before it ran the pooling
+/// ([`MetaLayer::forward_relu_pool`]): its backward passes the gradient through.
+#[derive(Debug, Clone, Copy)]
+pub struct FusedPool;
 
 /// The backward result of a layer without parameters.
 fn input_grad_only(dx: Act) -> (Option<Act>, Vec<Tensor<1>>) {
@@ -556,6 +576,14 @@ impl MetaLayer for InstanceNormLayer {
         Some((Act::Map(y), Arc::new(c)))
     }
 
+    /// Plain passes whose tape serves only the backward run a whole ConvNet block (norm, ReLU,
+    /// 2x2 average pooling) as one pass of the fused CPU kernel.
+    fn forward_relu_pool(&self, params: LayerParams<'_>, x: &Act) -> Option<(Act, Cache)> {
+        let Act::Map(x) = x else { return None };
+        let (y, c) = INSTANCE_NORM.forward_relu_pool(x.clone(), params.get(0), params.get(1))?;
+        Some((Act::Map(y), Arc::new(c)))
+    }
+
     fn backward(
         &self,
         params: LayerParams<'_>,
@@ -725,6 +753,10 @@ impl MetaLayer for AvgPool2Layer {
         (Act::Map(y), Arc::new(hw))
     }
 
+    fn is_avg_pool2(&self) -> bool {
+        true
+    }
+
     fn backward(
         &self,
         _: LayerParams<'_>,
@@ -732,6 +764,9 @@ impl MetaLayer for AvgPool2Layer {
         dy: Act,
         _: bool,
     ) -> (Option<Act>, Vec<Tensor<1>>) {
+        if cache.downcast_ref::<FusedPool>().is_some() {
+            return input_grad_only(dy);
+        }
         let hw = *cached::<[usize; 2]>(cache);
         input_grad_only(Act::Map(AvgPool2Op.backward(hw, dy.into_map())))
     }

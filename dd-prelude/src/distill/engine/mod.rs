@@ -112,7 +112,7 @@ use burn::tensor::{Device, Gradients, Tensor};
 use crate::error::{Error, Result};
 use crate::models::{ConvNet, ConvNetConfig, Mlp, MlpConfig, NormKind, PoolKind};
 use layers::{
-    Act, AvgPool2Layer, Cache, Conv2dLayer, FlattenLayer, FusedRelu, InstanceNormLayer,
+    Act, AvgPool2Layer, Cache, Conv2dLayer, FlattenLayer, FusedPool, FusedRelu, InstanceNormLayer,
     LayerParams, LinearLayer, MetaLayer, ParamSpec, ReluLayer,
 };
 use ops::{SoftmaxCrossEntropyOp, flat};
@@ -1019,7 +1019,7 @@ impl MetaArch {
     /// assert_eq!(arch.features(&p, burn::tensor::Tensor::ones([5, 1, 2, 2], &dev)).dims(), [5, 3]);
     /// ```
     pub fn features(&self, params: &Params, x: Tensor<4>) -> Tensor<2> {
-        let (_, tape) = self.run_until(params, x, false, true);
+        let (_, tape) = self.run_until(params, x, false, true, false);
         tape.features
             .expect("MetaArch::new checks that the last layer takes rows")
     }
@@ -1042,7 +1042,32 @@ impl MetaArch {
     }
 
     fn run(&self, params: &Params, x: Tensor<4>, keep: bool) -> (Tensor<2>, Tape) {
-        let (out, tape) = self.run_until(params, x, keep, false);
+        let (out, tape) = self.run_until(params, x, keep, false, false);
+        (out.into_flat(), tape)
+    }
+
+    /// [`MetaArch::forward`] for a tape that only [`MetaArch::backward`] reads (as in
+    /// [`MetaArch::loss_and_grads`]): on plain tensors a norm, ReLU and 2x2 average pooling run
+    /// as one fused block ([`MetaLayer::forward_relu_pool`]), whose ReLU output is then left
+    /// out of [`Tape::relu_outputs`]. The logits and gradients are [`MetaArch::forward`]'s.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::*;
+    /// use dd_prelude::distill::engine::MetaArch;
+    /// let dev = device();
+    /// let arch = MetaArch::convnet(&ConvNetConfig::new(1, 2, [8, 8]).with_width(4).with_depth(2))?;
+    /// let p = arch.init(&dev);
+    /// let [c, h, w] = arch.input_shape();
+    /// let x = burn::tensor::Tensor::<4>::ones([3, c, h, w], &dev);
+    /// let (logits, tape) = arch.forward_for_backward(&p, x);
+    /// assert!(tape.relu_outputs.is_empty()); // both blocks ran fused
+    /// let (grads, _) = arch.backward(&p, &tape, logits.ones_like(), false);
+    /// assert_eq!(grads.len(), p.len());
+    /// # Ok::<(), dd_prelude::Error>(())
+    /// ```
+    pub fn forward_for_backward(&self, params: &Params, x: Tensor<4>) -> (Tensor<2>, Tape) {
+        let (out, tape) = self.run_until(params, x, true, false, true);
         (out.into_flat(), tape)
     }
 
@@ -1052,6 +1077,7 @@ impl MetaArch {
         x: Tensor<4>,
         keep: bool,
         stop_at_features: bool,
+        fuse_pool: bool,
     ) -> (Act, Tape) {
         let mut tape = Tape {
             saved: Vec::new(),
@@ -1061,13 +1087,39 @@ impl MetaArch {
         let mut a = Act::Map(x);
         let last = self.layers.len() - 1;
         let mut fused_relu = false;
+        let mut fused_pool = false;
         for (i, layer) in self.layers.iter().enumerate() {
             if std::mem::take(&mut fused_relu) {
-                // the layer before ran this ReLU (`MetaLayer::forward_relu`)
+                // the layer before ran this ReLU (`MetaLayer::forward_relu`, or
+                // `forward_relu_pool` with the pooling after it)
                 if keep {
                     tape.saved.push(Arc::new(FusedRelu));
                 }
-                tape.relu_outputs.push(activation_tap(&a));
+                if !fused_pool {
+                    tape.relu_outputs.push(activation_tap(&a));
+                }
+                continue;
+            }
+            if std::mem::take(&mut fused_pool) {
+                // the layers before ran this pooling (`MetaLayer::forward_relu_pool`)
+                if keep {
+                    tape.saved.push(Arc::new(FusedPool));
+                }
+                continue;
+            }
+            let block = fuse_pool
+                && i + 2 < last
+                && self.layers[i + 1].is_relu()
+                && self.layers[i + 2].is_avg_pool2();
+            if let Some((y, cache)) = block
+                .then(|| layer.forward_relu_pool(self.view(params, i), &a))
+                .flatten()
+            {
+                (fused_relu, fused_pool) = (true, true);
+                if keep {
+                    tape.saved.push(cache);
+                }
+                a = y;
                 continue;
             }
             if i == last {
@@ -1187,7 +1239,7 @@ impl MetaArch {
         x: Tensor<4>,
         targets: &Tensor<2>,
     ) -> (Tensor<1>, Params) {
-        let (logits, tape) = self.forward(params, x);
+        let (logits, tape) = self.forward_for_backward(params, x);
         let (loss, probs) = SoftmaxCrossEntropyOp.forward(logits, targets.clone());
         let dlogits = SoftmaxCrossEntropyOp.backward(&probs, targets);
         let (grads, _) = self.backward(params, &tape, dlogits, false);

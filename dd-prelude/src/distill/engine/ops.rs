@@ -29,8 +29,8 @@ use burn::tensor::activation::{log_softmax, relu, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::models::{
-    block_norm_relu_pool, block_norm_relu_pool_backward, conv2d_unit_stride, conv2d_unit_stride_dw,
-    conv2d_unit_stride_dx,
+    block_norm_relu_pool, block_norm_relu_pool_backward, conv2d_unit_stride, conv2d_unit_stride_db,
+    conv2d_unit_stride_dw, conv2d_unit_stride_dx,
 };
 
 /// A 3x3 (any odd square kernel) convolution with stride 1, zero padding `padding` and a bias,
@@ -153,11 +153,10 @@ impl Conv2dRectOp {
     ) -> (Option<Tensor<4>>, Tensor<4>, Tensor<1>) {
         let [_, _, kh, kw] = weight.dims();
         let [_, _, h, w] = cache.x.dims();
-        let [_, c_out, _, _] = dy.dims();
         let dx = need_dx
             .then(|| conv2d_unit_stride_dx(dy.clone(), weight.clone(), [h, w], self.padding));
         let dw = conv2d_unit_stride_dw(cache.x.clone(), dy.clone(), [kh, kw], self.padding);
-        let db = dy.sum_dims(&[0, 2, 3]).reshape([c_out]);
+        let db = conv2d_unit_stride_db(dy);
         (dx, dw, db)
     }
 }
@@ -218,6 +217,9 @@ enum NormCacheKind {
         x: Tensor<4>,
         gamma: Tensor<1>,
         relu_beta: Option<Tensor<1>>,
+        /// A 2x2 average pooling ran after the ReLU ([`InstanceNormOp::forward_relu_pool`]):
+        /// the upstream gradient is the pooled output's.
+        pool: bool,
     },
 }
 
@@ -241,6 +243,7 @@ impl InstanceNormOp {
                 x,
                 gamma,
                 relu_beta: None,
+                pool: false,
             };
             return (y, NormCache { kind, dims });
         }
@@ -277,6 +280,43 @@ impl InstanceNormOp {
         gamma: Tensor<1>,
         beta: Tensor<1>,
     ) -> Option<(Tensor<4>, NormCache)> {
+        self.fused_relu(x, gamma, beta, false)
+    }
+
+    /// [`InstanceNormOp::forward_relu`] then a 2x2 average pooling, in one pass per plane of
+    /// the fused kernel (a ConvNet block), on plain tensors: the full-size ReLU output is
+    /// never written out, nor its gradient in the backward, which takes the pooled output's.
+    /// `None` on tracked tensors.
+    ///
+    /// # Example
+    /// ```
+    /// use dd_prelude::distill::engine::ops::*;
+    /// use burn::tensor::Tensor;
+    /// let dev = dd_prelude::device();
+    /// let x = Tensor::<4>::from_floats([[[[1.0, 2.0], [3.0, 4.0]]]], &dev);
+    /// let (g, b) = (Tensor::<1>::ones([1], &dev), Tensor::<1>::zeros([1], &dev));
+    /// let op = InstanceNormOp { epsilon: 1e-5 };
+    /// let (y, cache) = op.forward_relu_pool(x, g.clone(), b).unwrap();
+    /// assert_eq!(y.dims(), [1, 1, 1, 1]);
+    /// let (_, _, dbeta) = op.backward(&cache, &g, Tensor::ones([1, 1, 1, 1], &dev));
+    /// assert_eq!(dbeta.into_scalar::<f32>(), 0.5); // two of four pixels pass, a quarter each
+    /// ```
+    pub fn forward_relu_pool(
+        &self,
+        x: Tensor<4>,
+        gamma: Tensor<1>,
+        beta: Tensor<1>,
+    ) -> Option<(Tensor<4>, NormCache)> {
+        self.fused_relu(x, gamma, beta, true)
+    }
+
+    fn fused_relu(
+        &self,
+        x: Tensor<4>,
+        gamma: Tensor<1>,
+        beta: Tensor<1>,
+        pool: bool,
+    ) -> Option<(Tensor<4>, NormCache)> {
         if !all_plain(&x, &gamma, &beta) {
             return None;
         }
@@ -287,12 +327,13 @@ impl InstanceNormOp {
             beta.clone(),
             self.epsilon,
             true,
-            false,
+            pool,
         );
         let kind = NormCacheKind::Fused {
             x,
             gamma,
             relu_beta: Some(beta),
+            pool,
         };
         Some((y, NormCache { kind, dims }))
     }
@@ -312,6 +353,7 @@ impl InstanceNormOp {
                 x,
                 gamma: g,
                 relu_beta,
+                pool,
             } => {
                 // beta enters the backward pass only through the ReLU's mask
                 let beta = relu_beta.clone().unwrap_or_else(|| g.clone());
@@ -322,12 +364,17 @@ impl InstanceNormOp {
                     dy.clone(),
                     self.epsilon,
                     relu_beta.is_some(),
-                    false,
+                    *pool,
                 );
                 if let Some(grads) = fused {
                     return grads;
                 }
                 // a tracked upstream gradient on a plain forward: the tensor-op form
+                let dy = if *pool {
+                    AvgPool2Op.backward([h, w], dy)
+                } else {
+                    dy
+                };
                 let (xhat, rstd) = standardise(x.clone().reshape([n, c, h * w]), self.epsilon);
                 let dy = match relu_beta {
                     Some(b) => {
