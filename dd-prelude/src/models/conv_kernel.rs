@@ -226,9 +226,7 @@ impl<C: CheckpointStrategy> UnitConvBackend for Autodiff<Flex, C> {
     fn unit_conv_db(dy: FloatTensor<Self>) -> FloatTensor<Self> {
         // linear in dy: Burn's sums, which autodiff differentiates
         let c = dy.shape()[1];
-        let summed = [0, 2, 3]
-            .into_iter()
-            .fold(dy, Self::float_sum_dim);
+        let summed = [0, 2, 3].into_iter().fold(dy, Self::float_sum_dim);
         Self::float_reshape(summed, [c].into())
     }
 }
@@ -800,13 +798,15 @@ fn forward<T: Real>(
                 }
                 cols
             };
-            // the product's output: the images' [c_out, p] blocks side by side
+            // the product's output: the images' [c_out, p] blocks side by side, the bias
+            // added as they are scattered back (one image: filled in first)
             let out: &mut [T] = if gn == 1 {
                 yg
             } else {
                 &mut tmp[..g.c_out * ld]
             };
-            if let Some(b) = bs {
+            let accumulate = gn == 1 && bs.is_some();
+            if let (true, Some(b)) = (accumulate, bs) {
                 for (row, &bo) in out.chunks_mut(ld).zip(b) {
                     row.fill(bo);
                 }
@@ -818,7 +818,7 @@ fn forward<T: Real>(
                     ld,
                     k,
                     out.as_mut_ptr(),
-                    bs.is_some(),
+                    accumulate,
                     Mat {
                         ptr: ws.as_ptr(),
                         rs: k as isize,
@@ -835,7 +835,15 @@ fn forward<T: Real>(
             if gn > 1 {
                 for (j, yj) in yg.chunks_mut(g.c_out * p).enumerate() {
                     for (o, row) in yj.chunks_mut(p).enumerate() {
-                        row.copy_from_slice(&tmp[o * ld + j * p..][..p]);
+                        let src = &tmp[o * ld + j * p..][..p];
+                        match bs {
+                            Some(b) => {
+                                for (d, &v) in row.iter_mut().zip(src) {
+                                    *d = v + b[o];
+                                }
+                            }
+                            None => row.copy_from_slice(src),
+                        }
                     }
                 }
             }
