@@ -42,20 +42,37 @@ fn env(name: &str, default: usize) -> usize {
 }
 
 /// Seconds per call of `f` over `n` calls after one warm-up call.
-/// Seconds per call of `f` over `n` calls after one warm-up call.
 fn time(n: usize, f: impl FnMut()) -> f64 {
-    time_and_peak(n, f).0
+    time_and_peak(n, f).secs
 }
 
-/// [`time`], and the peak resident MiB of the timed calls above what the process held before.
-fn time_and_peak(n: usize, mut f: impl FnMut()) -> (f64, f64) {
+/// What [`time_and_peak`] measures of the timed calls.
+struct Timed {
+    /// Seconds per call.
+    secs: f64,
+    /// Peak resident MiB above what the process held before.
+    mib: f64,
+    /// GFLOP per call of the CPU convolution kernels ([`dd_prelude::models::conv_flops`]).
+    conv_gflop: f64,
+}
+
+/// [`time`], the peak resident MiB of the timed calls above what the process held before, and
+/// the convolutions' GFLOP per call.
+fn time_and_peak(n: usize, mut f: impl FnMut()) -> Timed {
     f();
     let watch = PeakMemory::start();
+    let flops = dd_prelude::models::conv_flops();
     let t = Instant::now();
     for _ in 0..n {
         f();
     }
-    (t.elapsed().as_secs_f64() / n as f64, watch.peak_mib())
+    let secs = t.elapsed().as_secs_f64() / n as f64;
+    let conv_gflop = (dd_prelude::models::conv_flops() - flops) as f64 / n as f64 / 1e9;
+    Timed {
+        secs,
+        mib: watch.peak_mib(),
+        conv_gflop,
+    }
 }
 
 /// The PyTorch reference script's command (arguments still to add), and the interpreter's name.
@@ -112,20 +129,27 @@ fn dm_scaling(
         "DM ipc {ipc}, {iters} iterations each; reference PyTorch {} ({} threads)",
         v["torch"], v["threads"]
     );
+    let peak = common::matmul_gflops(dev);
+    println!("practical peak: {peak:.0} GFLOP/s (2048x2048 f32 matmul in Burn)");
     println!(
-        "| real per class | dd-prelude s/it | ms per real image | PyTorch s/it | ms per real image | ratio dd-prelude / PyTorch (it/s) | dd-prelude peak MiB | PyTorch peak MiB |"
+        "| real per class | dd-prelude s/it | ms per real image | PyTorch s/it | ms per real image | ratio dd-prelude / PyTorch (it/s) | dd-prelude peak MiB | PyTorch peak MiB | conv GFLOP/it | dd-prelude % of peak | PyTorch % of peak |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    for (i, (&real, (secs, mib))) in reals.iter().zip(ours).enumerate() {
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for (i, (&real, t)) in reals.iter().zip(ours).enumerate() {
         let row = &v["dm_scaling"][i];
         let theirs = 1.0 / row["it_per_s"].as_f64().unwrap_or(f64::NAN);
         let images = (real * data.num_classes()) as f64;
         println!(
-            "| {real} | {secs:.3} | {:.3} | {theirs:.3} | {:.3} | {:.2} | {mib:.0} | {:.0} |",
-            1e3 * secs / images,
+            "| {real} | {:.3} | {:.3} | {theirs:.3} | {:.3} | {:.2} | {:.0} | {:.0} | {:.1} | {:.1} | {:.1} |",
+            t.secs,
+            1e3 * t.secs / images,
             1e3 * theirs / images,
-            theirs / secs,
-            row["peak_mib"].as_f64().unwrap_or(f64::NAN)
+            theirs / t.secs,
+            t.mib,
+            row["peak_mib"].as_f64().unwrap_or(f64::NAN),
+            t.conv_gflop,
+            100.0 * t.conv_gflop / t.secs / peak,
+            100.0 * t.conv_gflop / theirs / peak
         );
     }
     Ok(())
@@ -206,12 +230,12 @@ fn main() -> anyhow::Result<()> {
     // --- whole iterations ---
     let dm = DmConfig::new(dm_ipc).with_width(width).with_progress(false);
     let mut run = dm.start(data, &dev)?;
-    let (dm_s, dm_s_mib) = time_and_peak(dm_iters, || {
+    let dm_t = time_and_peak(dm_iters, || {
         run.steps(1).expect("DM step");
     });
     let dc = DcConfig::new(dc_ipc).with_width(width).with_progress(false);
     let mut run = dc.start(data, &dev)?;
-    let (dc_s, dc_s_mib) = time_and_peak(dc_iters, || {
+    let dc_t = time_and_peak(dc_iters, || {
         run.steps(1).expect("DC step");
     });
     // MTT: start and target one SGD step apart on a real batch of 10 per class.
@@ -230,7 +254,7 @@ fn main() -> anyhow::Result<()> {
     let syn_labels: Vec<usize> = syn_idx.iter().map(|&i| data.labels()[i]).collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let mut lr = 0.01;
-    let (mtt_cm, mtt_cm_mib) = time_and_peak(mtt_iters, || {
+    let mtt_cm_t = time_and_peak(mtt_iters, || {
         let unroll = Unroll::new(
             syn_labels.clone(),
             10,
@@ -243,7 +267,7 @@ fn main() -> anyhow::Result<()> {
         syn = syn.clone().sub(di.mul_scalar(1000.0));
         lr -= 1e-5 * dl;
     });
-    let (mtt_plain, mtt_plain_mib) = time_and_peak(mtt_iters, || {
+    let mtt_plain_t = time_and_peak(mtt_iters, || {
         let unroll = Unroll::new(
             syn_labels.clone(),
             10,
@@ -268,10 +292,10 @@ fn main() -> anyhow::Result<()> {
     });
     println!(
         "dd-prelude: DM ipc {dm_ipc}: {:.3} it/s; DC ipc {dc_ipc}: {:.3} it/s; MTT ipc {mtt_ipc} x {mtt_steps} steps: {:.3} it/s constant memory, {:.3} it/s plain unroll",
-        1.0 / dm_s,
-        1.0 / dc_s,
-        1.0 / mtt_cm,
-        1.0 / mtt_plain
+        1.0 / dm_t.secs,
+        1.0 / dc_t.secs,
+        1.0 / mtt_cm_t.secs,
+        1.0 / mtt_plain_t.secs
     );
 
     // --- the PyTorch reference, same run ---
@@ -314,44 +338,38 @@ fn main() -> anyhow::Result<()> {
                 v["torch"], v["threads"]
             );
             let mib = |k: &str| v[k].as_f64().unwrap_or(f64::NAN);
+            let peak = common::matmul_gflops(&dev);
             println!(
-                "| method | dd-prelude it/s | PyTorch it/s | ratio dd-prelude / PyTorch | dd-prelude peak MiB | PyTorch peak MiB |"
+                "practical peak: {peak:.0} GFLOP/s (2048x2048 f32 matmul in Burn); % of peak: the convolution FLOPs dd-prelude's kernels ran per iteration over each side's time (the same algorithm runs the same convolutions)"
             );
-            println!("|---|---|---|---|---|---|");
-            for (name, secs, ours_mib, theirs, theirs_mib) in [
-                (
-                    format!("DM ipc {dm_ipc}"),
-                    dm_s,
-                    dm_s_mib,
-                    pdm,
-                    mib("dm_peak_mib"),
-                ),
-                (
-                    format!("DC ipc {dc_ipc}"),
-                    dc_s,
-                    dc_s_mib,
-                    pdc,
-                    mib("dc_peak_mib"),
-                ),
+            println!(
+                "| method | dd-prelude it/s | PyTorch it/s | ratio dd-prelude / PyTorch | dd-prelude peak MiB | PyTorch peak MiB | conv GFLOP/it | dd-prelude % of peak | PyTorch % of peak |"
+            );
+            println!("|---|---|---|---|---|---|---|---|---|");
+            for (name, t, theirs, theirs_mib) in [
+                (format!("DM ipc {dm_ipc}"), &dm_t, pdm, mib("dm_peak_mib")),
+                (format!("DC ipc {dc_ipc}"), &dc_t, pdc, mib("dc_peak_mib")),
                 (
                     format!("MTT ipc {mtt_ipc}, {mtt_steps} steps, constant memory"),
-                    mtt_cm,
-                    mtt_cm_mib,
+                    &mtt_cm_t,
                     pmtt,
                     mib("mtt_peak_mib"),
                 ),
                 (
                     format!("MTT ipc {mtt_ipc}, {mtt_steps} steps, plain unroll"),
-                    mtt_plain,
-                    mtt_plain_mib,
+                    &mtt_plain_t,
                     pmtt,
                     mib("mtt_peak_mib"),
                 ),
             ] {
                 println!(
-                    "| {name} | {:.3} | {theirs:.3} | {:.2} | {ours_mib:.0} | {theirs_mib:.0} |",
-                    1.0 / secs,
-                    (1.0 / secs) / theirs
+                    "| {name} | {:.3} | {theirs:.3} | {:.2} | {:.0} | {theirs_mib:.0} | {:.1} | {:.1} | {:.1} |",
+                    1.0 / t.secs,
+                    (1.0 / t.secs) / theirs,
+                    t.mib,
+                    t.conv_gflop,
+                    100.0 * t.conv_gflop / t.secs / peak,
+                    100.0 * t.conv_gflop * theirs / peak
                 );
             }
         }

@@ -18,10 +18,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::Device;
 use dd_prelude::*;
 
 mod common;
@@ -83,21 +82,6 @@ fn python() -> PathBuf {
         return p.into();
     }
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-bench/bin/python")
-}
-
-/// GFLOP/s of a 2048x2048 f32 matrix product on `dev` (best of 5).
-fn matmul_gflops(dev: &Device) -> f64 {
-    let n: usize = 2048;
-    let a = Tensor::<2>::random([n, n], Distribution::Default, dev);
-    let b = Tensor::<2>::random([n, n], Distribution::Default, dev);
-    let _ = a.clone().matmul(b.clone()).into_data();
-    (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            let _ = a.clone().matmul(b.clone()).into_data();
-            2.0 * (n * n * n) as f64 / t.elapsed().as_secs_f64() / 1e9
-        })
-        .fold(0.0, f64::max)
 }
 
 struct Ours {
@@ -182,7 +166,7 @@ fn main() -> Result<()> {
     let set = fm.train.subset(&fm.train.stratified(args.images, 0));
     let data = std::env::temp_dir().join(format!("dd-bench-{}.bin", std::process::id()));
     write_set(&set, &data)?;
-    let ours_peak = matmul_gflops(&dev);
+    let ours_peak = common::matmul_gflops(&dev);
     println!(
         "bench: DC ConvNet (depth 3) on {} Fashion-MNIST images, {} epochs, SGD momentum 0.9; {}",
         set.len(),

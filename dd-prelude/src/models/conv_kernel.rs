@@ -98,6 +98,32 @@ pub trait UnitConvBackend: burn::backend::Backend {
     fn unit_conv_db(dy: FloatTensor<Self>) -> FloatTensor<Self>;
 }
 
+/// Floating-point operations the CPU convolution kernels have run in this process (forward,
+/// input and weight gradients, `2 n c_out c_in kh kw ho wo` each, in `f32` or `f64`): what a
+/// benchmark divides by its time for the convolutions' share of the CPU's peak. Other dtypes
+/// and backends go to Burn's convolution and are not counted.
+///
+/// # Example
+/// ```
+/// use dd_prelude::models::{conv2d_unit_stride, conv_flops};
+/// use burn::tensor::Tensor;
+/// let dev = dd_prelude::device();
+/// let before = conv_flops();
+/// let _ = conv2d_unit_stride(Tensor::<4>::ones([1, 1, 3, 3], &dev), Tensor::ones([2, 1, 3, 3], &dev), None, [1, 1]);
+/// assert!(conv_flops() - before >= 2 * 2 * 9 * 9); // 2 outputs x 9 pixels x 9 taps
+/// ```
+pub fn conv_flops() -> u64 {
+    CONV_FLOPS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+static CONV_FLOPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Adds one convolution map's `2 n c_out k p` operations to [`conv_flops`].
+fn count_flops(g: &Geom) {
+    let flops = 2 * g.n * g.c_out * g.k() * g.p();
+    CONV_FLOPS.fetch_add(flops as u64, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Whether the CPU kernels of this module and of [`super::block_kernel`] run on `x`: the
 /// `flex` backend (with or without autodiff) in `f32` or `f64`.
 pub(crate) fn cpu_kernels(x: &burn::tensor::Tensor<4>) -> bool {
@@ -771,6 +797,7 @@ fn forward<T: Real>(
     padding: [usize; 2],
 ) -> FlexTensor {
     let g = Geom::new(dims4(x), dims4(weight), padding);
+    count_flops(&g);
     let (x, weight) = (contiguous(x), contiguous(weight));
     let bias = bias.map(contiguous);
     let (xs, ws) = (values::<T>(&x), values::<T>(&weight));
@@ -861,6 +888,7 @@ fn input_grad<T: Real>(
     let [n, c_out, ho, wo] = dims4(dy);
     let [_, c_in, _, _] = dims4(weight);
     let g = Geom::new([n, c_in, input_hw[0], input_hw[1]], dims4(weight), padding);
+    count_flops(&g);
     assert_eq!(
         [c_out, ho, wo],
         [g.c_out, g.ho, g.wo],
@@ -944,6 +972,7 @@ fn weight_grad<T: Real>(
         "the input and the output gradient hold different batch sizes"
     );
     let g = Geom::new(dims4(x), [c_out, c_in, kernel[0], kernel[1]], padding);
+    count_flops(&g);
     assert_eq!(
         dims4(dy)[2..],
         [g.ho, g.wo],

@@ -29,7 +29,7 @@ pub use conv::{
     UNFOLD_MAX_ROWS, conv2d_unit_stride, conv2d_unit_stride_db, conv2d_unit_stride_dw,
     conv2d_unit_stride_dx, fold_patches, unfold_patches, unfolds,
 };
-pub use conv_kernel::UnitConvBackend;
+pub use conv_kernel::{UnitConvBackend, conv_flops};
 pub use convnet::{ConvBlock, ConvNet, ConvNetConfig, NormKind, PoolKind};
 pub(crate) use dual::normalize;
 pub use dual::{DualEncoder, DualEncoderConfig};
