@@ -552,9 +552,9 @@ fn im2col<T: Real>(g: &Geom, x: &[T], cols: &mut [T], ld: usize) {
                 let row = &mut cols[((c * g.kh + a) * g.kw + b) * ld..][..p];
                 let (lo, hi) = g.valid_cols(b);
                 if let Some(s) = g.shift(a, b) {
-                    row[..s.start].fill(zero);
-                    row[s.end..].fill(zero);
-                    row[s.range()].copy_from_slice(&plane[s.source.clone()]);
+                    row[..s.entries.start].fill(zero);
+                    row[s.entries.end..].fill(zero);
+                    row[s.entries.clone()].copy_from_slice(&plane[s.source.clone()]);
                     g.zero_edge_cols(row, s.rows.clone(), (lo, hi));
                     continue;
                 }
@@ -587,7 +587,10 @@ fn col2im<T: Real>(g: &Geom, cols: &mut [T], ld: usize, x: &mut [T]) {
                 let (lo, hi) = g.valid_cols(b);
                 if let Some(s) = g.shift(a, b) {
                     g.zero_edge_cols(row, s.rows.clone(), (lo, hi));
-                    for (d, v) in plane[s.source.clone()].iter_mut().zip(&row[s.range()]) {
+                    for (d, v) in plane[s.source.clone()]
+                        .iter_mut()
+                        .zip(&row[s.entries.clone()])
+                    {
                         *d += *v;
                     }
                     continue;
@@ -612,21 +615,13 @@ fn col2im<T: Real>(g: &Geom, cols: &mut [T], ld: usize, x: &mut [T]) {
 }
 
 /// For a convolution whose output has the input's size, the patch row of kernel tap `(a, b)`
-/// read as one shifted copy of the input plane: patch entries `start..end` are plane entries
+/// read as one shifted copy of the input plane: patch entries `entries` are plane entries
 /// `source` (the same length, a constant offset apart); the output rows `rows` see the image,
 /// and on them only the columns outside [`Geom::valid_cols`] read wrapped-around pixels.
 struct Shift {
-    start: usize,
-    end: usize,
+    entries: std::ops::Range<usize>,
     source: std::ops::Range<usize>,
     rows: std::ops::Range<usize>,
-}
-
-impl Shift {
-    /// The patch entries `start..end`.
-    fn range(&self) -> std::ops::Range<usize> {
-        self.start..self.end
-    }
 }
 
 impl Geom {
@@ -643,8 +638,7 @@ impl Geom {
         let start = ((r0 * self.wo) as isize).max(-d);
         let end = ((r1 * self.wo) as isize).min(hw - d).max(start);
         Some(Shift {
-            start: start as usize,
-            end: end as usize,
+            entries: start as usize..end as usize,
             source: (start + d) as usize..(end + d) as usize,
             rows: r0..r1,
         })
@@ -983,46 +977,48 @@ fn weight_grad<T: Real>(
     let (k, p) = (g.k(), g.p());
     let zero = T::from(0.0);
     // dW [c_out, k] += dy_i [c_out, p] cols_i^T [p, k], per image.
-    let accumulate = |i: usize, dw: &mut [T], cols: &mut [T], threads: gemm::Parallelism| {
-        let xi = &xs[i * g.image_len()..(i + 1) * g.image_len()];
-        let cols = g.patches(xi, cols);
-        let dyi = &dys[i * c_out * p..(i + 1) * c_out * p];
-        // SAFETY: cols^T is cols [k, p] read with swapped strides.
-        unsafe {
-            product(
-                c_out,
-                k,
-                p,
-                dw.as_mut_ptr(),
-                true,
-                Mat {
-                    ptr: dyi.as_ptr(),
-                    rs: p as isize,
-                    cs: 1,
-                },
-                Mat {
-                    ptr: cols.as_ptr(),
-                    rs: 1,
-                    cs: p as isize,
-                },
-                threads,
-            )
-        }
-    };
     let scratch = if g.pointwise() { 0 } else { k * p };
+    // the patch matrix in this thread's scratch buffer, as in the forward pass
+    let accumulate = |i: usize, dw: &mut [T], threads: gemm::Parallelism| {
+        let xi = &xs[i * g.image_len()..(i + 1) * g.image_len()];
+        let dyi = &dys[i * c_out * p..(i + 1) * c_out * p];
+        with_scratch(scratch, |buf: &mut [T]| {
+            let cols = g.patches(xi, buf);
+            // SAFETY: cols^T is cols [k, p] read with swapped strides.
+            unsafe {
+                product(
+                    c_out,
+                    k,
+                    p,
+                    dw.as_mut_ptr(),
+                    true,
+                    Mat {
+                        ptr: dyi.as_ptr(),
+                        rs: p as isize,
+                        cs: 1,
+                    },
+                    Mat {
+                        ptr: cols.as_ptr(),
+                        rs: 1,
+                        cs: p as isize,
+                    },
+                    threads,
+                )
+            }
+        })
+    };
     let dw = if split_images(g.n) {
         let per_thread = g.n.div_ceil(rayon::current_num_threads());
         (0..g.n)
             .into_par_iter()
             .with_min_len(per_thread)
             .fold(
-                || (vec![zero; c_out * k], vec![zero; scratch]),
-                |(mut dw, mut cols), i| {
-                    accumulate(i, &mut dw, &mut cols, gemm::Parallelism::None);
-                    (dw, cols)
+                || vec![zero; c_out * k],
+                |mut dw, i| {
+                    accumulate(i, &mut dw, gemm::Parallelism::None);
+                    dw
                 },
             )
-            .map(|(dw, _)| dw)
             .reduce(
                 || vec![zero; c_out * k],
                 |mut a, b| {
@@ -1033,9 +1029,9 @@ fn weight_grad<T: Real>(
                 },
             )
     } else {
-        let (mut dw, mut cols) = (vec![zero; c_out * k], vec![zero; scratch]);
+        let mut dw = vec![zero; c_out * k];
         for i in 0..g.n {
-            accumulate(i, &mut dw, &mut cols, gemm::Parallelism::Rayon(0));
+            accumulate(i, &mut dw, gemm::Parallelism::Rayon(0));
         }
         dw
     };
